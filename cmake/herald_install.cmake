@@ -1,0 +1,18 @@
+# SPDX-License-Identifier: MIT
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(herald_config_dir "${CMAKE_INSTALL_DATADIR}/cmake/herald")
+
+install(TARGETS herald EXPORT herald-targets FILE_SET HEADERS)
+install(EXPORT herald-targets NAMESPACE herald:: DESTINATION "${herald_config_dir}")
+
+configure_package_config_file(cmake/herald-config.cmake.in
+  "${PROJECT_BINARY_DIR}/herald-config.cmake" INSTALL_DESTINATION "${herald_config_dir}")
+# Header-only: the package fits any architecture.
+write_basic_package_version_file("${PROJECT_BINARY_DIR}/herald-config-version.cmake"
+  COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
+install(FILES "${PROJECT_BINARY_DIR}/herald-config.cmake"
+              "${PROJECT_BINARY_DIR}/herald-config-version.cmake"
+        DESTINATION "${herald_config_dir}")
+install(FILES LICENSE DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/herald")

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstddef>      // sizes
+#include <limits>       // the int64 range of extension values
+#include <string>       // encoded bytes
+#include <string_view>  // input bytes
+#include <utility>      // std::move
+
+#include <nlohmann/json.hpp>  // parsing and the payload's to_json/from_json
+
+#include "herald/attributes.hpp"
+#include "herald/detail/base64.hpp"
+#include "herald/detail/json_text.hpp"
+#include "herald/detail/rfc3339.hpp"
+#include "herald/envelope.hpp"
+#include "herald/error.hpp"
+#include "herald/event.hpp"
+#include "herald/message.hpp"
+
+namespace herald {
+
+/// Bounds on untrusted input, enforced while parsing so that hostile bytes
+/// cannot exhaust memory or the stack.
+struct decode_limits {
+  std::size_t max_bytes = std::size_t{1} << 20;  ///< the whole document
+  std::size_t max_depth = 64;                    ///< nesting of objects and arrays, the event being 1
+};
+
+/// An event whose payload converts to and from JSON through nlohmann's
+/// to_json / from_json hooks: what topics, queues and the outbox carry.
+template <class T>
+concept serializable_event = event<T> && requires(nlohmann::json& j, const T& value, T& out) {
+  nlohmann::to_json(j, value);
+  nlohmann::from_json(std::as_const(j), out);
+};
+
+/// CloudEvents 1.0 JSON (structured mode). Throws herald::error
+/// (invalid_argument) naming the attribute when the envelope could never be
+/// decoded: a missing required attribute, text that is not UTF-8, a bad
+/// extension name, or both data and data_base64.
+[[nodiscard]] std::string encode_envelope(const envelope& e);
+
+/// Parses CloudEvents 1.0 JSON. Any violation throws herald::decode_error
+/// whose attribute() and what() name the attribute and the rule it broke.
+/// Never crashes on any input; safe to call from any thread.
+[[nodiscard]] envelope decode_envelope(std::string_view json, const decode_limits& limits = {});
+
+namespace detail {
+
+[[noreturn]] inline void throw_invalid(std::string_view attribute, const std::string& rule) {
+  throw error(errc::invalid_argument,
+              "cannot encode: attribute '" + std::string(attribute) + "' " + rule);
+}
+
+[[noreturn]] inline void throw_decode(std::string_view attribute, const std::string& rule,
+                                      errc code = errc::decode_failed) {
+  std::string text = attribute.empty() ? "invalid CloudEvent: " + rule
+                                       : "invalid CloudEvent: attribute '" +
+                                             quote_for_message(attribute) + "' " + rule;
+  throw decode_error(code, std::string(attribute), text);
+}
+
+// RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ':'.
+inline bool is_absolute_uri(std::string_view s) noexcept {
+  std::size_t colon = s.find(':');
+  if (colon == 0 || colon == std::string_view::npos) return false;
+  for (std::size_t i = 0; i < colon; ++i) {
+    char c = s[i];
+    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alpha && (i == 0 || !((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A URI never holds a space or a control character (RFC 3986 §2).
+inline bool has_uri_forbidden_char(std::string_view s) noexcept {
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+// W3C Trace Context §3.2: version-traceid-parentid-flags in lowercase hex;
+// version ff, an all-zero trace id and an all-zero parent id are invalid.
+inline bool is_valid_traceparent(std::string_view s) noexcept {
+  auto hex = [&](std::size_t from, std::size_t n, bool& all_zero) {
+    all_zero = true;
+    for (std::size_t i = from; i < from + n; ++i) {
+      char c = s[i];
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+      if (c != '0') all_zero = false;
+    }
+    return true;
+  };
+  if (s.size() < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-') return false;
+  bool zero;
+  if (!hex(0, 2, zero) || s.substr(0, 2) == "ff") return false;
+  if (!hex(3, 32, zero) || zero) return false;
+  if (!hex(36, 16, zero) || zero) return false;
+  if (!hex(53, 2, zero)) return false;
+  if (s.substr(0, 2) == "00") return s.size() == 55;
+  return s.size() == 55 || s[55] == '-';  // later versions may append fields
+}
+
+inline void append_member(std::string& out, std::string_view name, std::string_view value) {
+  out += ",\"";
+  out += name;  // names are [a-z0-9_]+ here, checked before: no escaping needed
+  out += "\":";
+  if (!append_json_string(out, value)) throw_invalid(name, "is not valid UTF-8");
+}
+
+inline void append_optional(std::string& out, std::string_view name, const std::string& value) {
+  if (!value.empty()) append_member(out, name, value);
+}
+
+// A DOM builder that refuses to nest deeper than the limit, so the depth is
+// bounded while parsing rather than checked after.
+class depth_limited_dom : public nlohmann::detail::json_sax_dom_parser<nlohmann::json> {
+  using base = nlohmann::detail::json_sax_dom_parser<nlohmann::json>;
+
+ public:
+  depth_limited_dom(nlohmann::json& root, std::size_t max_depth)
+      : base(root, true), max_depth_(max_depth) {}
+
+  bool start_object(std::size_t n) { return enter() && base::start_object(n); }
+  bool start_array(std::size_t n) { return enter() && base::start_array(n); }
+  bool end_object() {
+    --depth_;
+    return base::end_object();
+  }
+  bool end_array() {
+    --depth_;
+    return base::end_array();
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
+    syntax_error_ = e.what();  // nlohmann's text already gives line, column and token
+    return false;
+  }
+
+  [[nodiscard]] bool too_deep() const noexcept { return too_deep_; }
+  [[nodiscard]] const std::string& syntax_error() const noexcept { return syntax_error_; }
+
+ private:
+  bool enter() {
+    if (++depth_ > max_depth_) {
+      too_deep_ = true;
+      return false;
+    }
+    return true;
+  }
+
+  std::size_t max_depth_;
+  std::size_t depth_ = 0;
+  bool too_deep_ = false;
+  std::string syntax_error_;
+};
+
+inline const char* json_type_name(const nlohmann::json& v) noexcept { return v.type_name(); }
+
+// Takes the string out of `v` (the DOM is ours to consume). Null is absent.
+inline bool take_string(nlohmann::json& v, std::string_view name, std::string& out) {
+  if (v.is_null()) return false;
+  if (!v.is_string()) throw_decode(name, std::string("must be a string, got ") + json_type_name(v));
+  out = std::move(v.get_ref<std::string&>());
+  if (out.empty()) throw_decode(name, "must be a non-empty string");
+  return true;
+}
+
+}  // namespace detail
+
+inline std::string encode_envelope(const envelope& e) {
+  using detail::append_member;
+  using detail::append_optional;
+  using detail::throw_invalid;
+  if (e.specversion != "1.0") throw_invalid("specversion", "must be \"1.0\"");
+  if (e.id.empty()) throw_invalid("id", "is required and must be non-empty");
+  if (e.source.empty()) throw_invalid("source", "is required and must be non-empty");
+  if (e.type.empty()) throw_invalid("type", "is required and must be non-empty");
+  if (e.data && e.data_base64) {
+    throw_invalid("data", "and data_base64 are both set; a CloudEvent carries at most one");
+  }
+
+  std::string out;
+  out.reserve(256);
+  out += "{\"specversion\":\"1.0\"";
+  append_member(out, "id", e.id);
+  append_member(out, "source", e.source);
+  append_member(out, "type", e.type);
+  if (e.time) {
+    out += ",\"time\":\"";
+    detail::append_rfc3339(out, *e.time);
+    out += '"';
+  }
+  append_optional(out, "subject", e.subject);
+  append_optional(out, "datacontenttype", e.datacontenttype);
+  append_optional(out, "dataschema", e.dataschema);
+  append_optional(out, "traceparent", e.traceparent);
+  append_optional(out, "correlationid", e.correlationid);
+  append_optional(out, "causationid", e.causationid);
+  append_optional(out, "partitionkey", e.partitionkey);
+  for (const auto& [name, value] : e.extensions) {
+    if (!detail::is_valid_attribute_name(name) || detail::is_known_attribute_name(name)) {
+      throw_invalid(name, "is not a valid extension name: use lowercase letters a-z and digits 0-9");
+    }
+    if (const auto* text = std::get_if<std::string>(&value)) {
+      append_member(out, name, *text);
+    } else {
+      out += ",\"";
+      out += name;
+      out += "\":";
+      if (const auto* number = std::get_if<std::int64_t>(&value)) {
+        out += std::to_string(*number);
+      } else {
+        out += std::get<bool>(value) ? "true" : "false";
+      }
+    }
+  }
+  if (e.data) {
+    out += ",\"data\":";
+    try {
+      // The serializer writes straight into `out`; dump() would build a copy first.
+      nlohmann::detail::serializer<nlohmann::json> writer(
+          nlohmann::detail::output_adapter<char>(out), ' ', nlohmann::json::error_handler_t::strict);
+      writer.dump(*e.data, false, false, 0);
+    } catch (const nlohmann::json::exception& ex) {
+      throw_invalid("data", std::string("cannot be written as JSON: ") + ex.what());
+    }
+  } else if (e.data_base64) {
+    out += ",\"data_base64\":\"";
+    detail::append_base64(out, *e.data_base64);
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+inline envelope decode_envelope(std::string_view json, const decode_limits& limits) {
+  using detail::throw_decode;
+  if (json.size() > limits.max_bytes) {
+    throw_decode("",
+                 "is " + std::to_string(json.size()) + " bytes, over the limit of " +
+                     std::to_string(limits.max_bytes) + " (decode_limits::max_bytes)",
+                 errc::limit_exceeded);
+  }
+  nlohmann::json doc;
+  detail::depth_limited_dom builder(doc, limits.max_depth);
+  bool parsed = nlohmann::json::sax_parse(json, &builder, nlohmann::json::input_format_t::json, true);
+  if (builder.too_deep()) {
+    throw_decode("",
+                 "nests objects and arrays deeper than the limit of " +
+                     std::to_string(limits.max_depth) + " (decode_limits::max_depth)",
+                 errc::limit_exceeded);
+  }
+  if (!parsed) throw_decode("", "is not valid JSON: " + builder.syntax_error());
+  if (!doc.is_object()) {
+    throw_decode("", std::string("must be a JSON object, got ") + doc.type_name());
+  }
+
+  envelope e;
+  auto& members = doc.get_ref<nlohmann::json::object_t&>();
+  // specversion first: it decides which rules apply to the rest.
+  auto version = members.find("specversion");
+  if (version == members.end() || version->second.is_null()) {
+    throw_decode("specversion", "is required");
+  }
+  if (!version->second.is_string() || version->second.get_ref<const std::string&>() != "1.0") {
+    throw_decode("specversion", "must be the string \"1.0\", got " +
+                                    detail::quote_for_message(version->second.dump()));
+  }
+
+  for (auto& [name, value] : members) {
+    std::string_view key = name;
+    if (key == "specversion") continue;
+    if (key == "data") {
+      e.data = std::move(value);
+    } else if (key == "data_base64") {
+      if (value.is_null()) continue;
+      if (!value.is_string()) {
+        throw_decode(key, std::string("must be a base64 string, got ") + value.type_name());
+      }
+      auto bytes = detail::decode_base64(value.get_ref<const std::string&>());
+      if (!bytes) throw_decode(key, "is not valid base64 (RFC 4648 §4, with padding)");
+      e.data_base64 = std::move(*bytes);
+    } else if (key == "id") {
+      detail::take_string(value, key, e.id);
+    } else if (key == "source") {
+      if (detail::take_string(value, key, e.source) && detail::has_uri_forbidden_char(e.source)) {
+        throw_decode(key, "must be a URI-reference, which holds no spaces or control characters");
+      }
+    } else if (key == "type") {
+      detail::take_string(value, key, e.type);
+    } else if (key == "time") {
+      std::string text;
+      if (!detail::take_string(value, key, text)) continue;
+      e.time = detail::parse_rfc3339(text);
+      if (!e.time) {
+        throw_decode(key, "must be an RFC 3339 timestamp such as 2026-11-23T10:15:00Z, got '" +
+                              detail::quote_for_message(text) + "'");
+      }
+    } else if (key == "subject") {
+      detail::take_string(value, key, e.subject);
+    } else if (key == "datacontenttype") {
+      detail::take_string(value, key, e.datacontenttype);
+    } else if (key == "dataschema") {
+      if (detail::take_string(value, key, e.dataschema) &&
+          (!detail::is_absolute_uri(e.dataschema) ||
+           detail::has_uri_forbidden_char(e.dataschema))) {
+        throw_decode(key, "must be an absolute URI (scheme:...), got '" +
+                              detail::quote_for_message(e.dataschema) + "'");
+      }
+    } else if (key == "traceparent") {
+      if (detail::take_string(value, key, e.traceparent) &&
+          !detail::is_valid_traceparent(e.traceparent)) {
+        throw_decode(key, "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>), got '" +
+                              detail::quote_for_message(e.traceparent) + "'");
+      }
+    } else if (key == "correlationid") {
+      detail::take_string(value, key, e.correlationid);
+    } else if (key == "causationid") {
+      detail::take_string(value, key, e.causationid);
+    } else if (key == "partitionkey") {
+      detail::take_string(value, key, e.partitionkey);
+    } else {
+      if (!detail::is_valid_attribute_name(key)) {
+        throw_decode(key,
+                     "is not a valid attribute name: CloudEvents attribute names use lowercase "
+                     "letters a-z and digits 0-9 only");
+      }
+      if (value.is_null()) continue;  // JSON format §2.4: null means absent
+      if (value.is_string()) {
+        e.extensions.set(name, std::move(value.get_ref<std::string&>()));
+      } else if (value.is_boolean()) {
+        e.extensions.set(name, value.get<bool>());
+      } else if (value.is_number_integer() &&
+                 !(value.is_number_unsigned() &&
+                   value.get<std::uint64_t>() >
+                       static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))) {
+        e.extensions.set(name, value.get<std::int64_t>());
+      } else {
+        throw_decode(key, std::string("must be a string, an integer or a boolean, got ") +
+                              (value.is_number() ? "a number that is not a 64-bit integer"
+                                                 : value.type_name()));
+      }
+    }
+  }
+  if (e.id.empty()) throw_decode("id", "is required");
+  if (e.source.empty()) throw_decode("source", "is required");
+  if (e.type.empty()) throw_decode("type", "is required");
+  if (e.data && e.data_base64) {
+    throw_decode("data_base64", "and data are both present; a CloudEvent carries at most one");
+  }
+  return e;
+}
+
+/// The envelope of a typed message: its attributes and its payload as JSON.
+template <serializable_event T>
+[[nodiscard]] envelope to_envelope(const message<T>& m) {
+  envelope e;
+  static_cast<attributes&>(e) = m;
+  if (e.type.empty()) e.type = std::string(event_type_v<T>);
+  e.data = nlohmann::json(m.data);
+  return e;
+}
+
+/// The typed message in an envelope. Throws herald::decode_error naming
+/// "type" when the envelope holds another event type, and "data" when the
+/// payload is missing or does not convert to T.
+template <serializable_event T>
+[[nodiscard]] message<T> from_envelope(envelope e) {
+  if (e.type != event_type_v<T>) {
+    detail::throw_decode("type", "is '" + detail::quote_for_message(e.type) + "', expected '" +
+                                     std::string(event_type_v<T>) + "'");
+  }
+  if (!e.data) detail::throw_decode("data", "is required to decode " + std::string(event_type_v<T>));
+  message<T> m;
+  try {
+    m.data = e.data->template get<T>();
+  } catch (const nlohmann::json::exception& ex) {
+    detail::throw_decode("data", "does not decode as " + std::string(event_type_v<T>) + ": " +
+                                     ex.what());
+  }
+  e.data.reset();
+  static_cast<attributes&>(m) = std::move(static_cast<attributes&>(e));
+  return m;
+}
+
+/// encode_envelope(to_envelope(m)).
+template <serializable_event T>
+[[nodiscard]] std::string encode(const message<T>& m) {
+  return encode_envelope(to_envelope(m));
+}
+
+/// from_envelope<T>(decode_envelope(json, limits)).
+template <serializable_event T>
+[[nodiscard]] message<T> decode(std::string_view json, const decode_limits& limits = {}) {
+  return from_envelope<T>(decode_envelope(json, limits));
+}
+
+}  // namespace herald

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <atomic>   // counters shared by producers and drainers
+#include <cstddef>  // sizes
+#include <cstdint>  // counters
+#include <string>   // error text
+#include <thread>   // std::this_thread::yield while waiting
+
+#include "herald/bus/executor.hpp"
+#include "herald/bus/options.hpp"
+#include "herald/detail/bounded_ring.hpp"
+#include "herald/detail/small_task.hpp"
+#include "herald/error.hpp"
+
+namespace herald::detail {
+
+// The async side of a bus: a bounded ring of deliveries and up to
+// `max_concurrency` drain tasks on the executor that run them. A drain task
+// stays on its thread while work keeps coming (spinning briefly when the ring
+// runs dry), so a steady stream costs no executor hand-off per message.
+class async_dispatcher {
+ public:
+  async_dispatcher(executor& runner, std::size_t capacity, overflow_policy policy,
+                   std::size_t max_concurrency)
+      : runner_(runner),
+        ring_(capacity == 0 ? 1 : capacity),
+        policy_(policy),
+        max_drainers_(max_concurrency == 0 ? 1 : max_concurrency) {}
+
+  async_dispatcher(const async_dispatcher&) = delete;
+  async_dispatcher& operator=(const async_dispatcher&) = delete;
+
+  // Delivers what was queued, then waits for the drain tasks to leave.
+  ~async_dispatcher() {
+    closing_.store(true, std::memory_order_relaxed);
+    drain();
+    while (active_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  }
+
+  void push(small_task task) {
+    while (!ring_.try_push(task)) {
+      switch (policy_) {
+        case overflow_policy::reject:
+          throw overflow_error("publish_async: the bus queue is full (" +
+                               std::to_string(ring_.capacity()) +
+                               " messages) and its overflow policy is reject; drain(), raise "
+                               "bus_options::queue_capacity, or choose block or drop_oldest");
+        case overflow_policy::drop_oldest: {
+          small_task oldest;
+          if (ring_.try_pop(oldest)) {
+            oldest.reset();
+            dropped_.fetch_add(1, std::memory_order_relaxed);
+            finish_one();
+            signal_space();
+          }
+          break;
+        }
+        case overflow_policy::block:
+          wait_for_space();
+          break;
+      }
+    }
+    // A read-modify-write: it also orders the push before the load of
+    // active_, against a drain task that is leaving (see drain_loop).
+    pending_.fetch_add(1, std::memory_order_seq_cst);
+    start_drainer_if_needed();
+  }
+
+  // Waits until everything queued before the call has been delivered. Runs
+  // the deliveries itself when no drain task can be started (a stopped executor).
+  void drain() {
+    for (unsigned spins = 0; pending_.load(std::memory_order_acquire) > 0; ++spins) {
+      if (active_.load(std::memory_order_acquire) == 0 && ring_.ready() && try_acquire()) {
+        drain_loop();
+        continue;
+      }
+      if (spins < 64) {
+        std::this_thread::yield();
+        continue;
+      }
+      drain_waiters_.fetch_add(1, std::memory_order_seq_cst);
+      auto seen = pending_.load(std::memory_order_seq_cst);
+      if (seen > 0 && active_.load(std::memory_order_seq_cst) != 0) pending_.wait(seen);
+      drain_waiters_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+
+  [[nodiscard]] std::uint64_t dropped() const noexcept {
+    return dropped_.load(std::memory_order_relaxed);
+  }
+
+  // True on a thread that is delivering this dispatcher's messages.
+  [[nodiscard]] bool on_drain_thread() const noexcept { return current_dispatcher == this; }
+
+ private:
+  bool try_acquire() noexcept {
+    std::size_t n = active_.load(std::memory_order_seq_cst);
+    while (n < max_drainers_) {
+      if (active_.compare_exchange_weak(n, n + 1, std::memory_order_seq_cst)) return true;
+    }
+    return false;
+  }
+
+  void start_drainer_if_needed() {
+    if (active_.load(std::memory_order_seq_cst) >= max_drainers_ || !try_acquire()) return;
+    try {
+      runner_.post([this] { drain_loop(); });
+    } catch (...) {
+      // The message stays queued: drain() or the destructor delivers it.
+      active_.fetch_sub(1, std::memory_order_seq_cst);
+      throw;
+    }
+  }
+
+  void drain_loop() {
+    auto* saved = current_dispatcher;
+    current_dispatcher = this;
+    for (;;) {
+      small_task task;
+      while (ring_.try_pop(task)) {
+        signal_space();
+        task();  // deliveries catch handler exceptions themselves
+        task.reset();
+        finish_one();
+      }
+      // Stay a little while work may still be coming: handing off to a new
+      // drain task costs far more than a short spin.
+      bool more = false;
+      for (int i = 0; i < 2000 && !closing_.load(std::memory_order_relaxed); ++i) {
+        if ((more = ring_.ready())) break;
+      }
+      if (more) continue;
+      active_.fetch_sub(1, std::memory_order_seq_cst);
+      // A producer may have pushed after the last pop and seen this task
+      // still active; one of the two must see the other.
+      if (!ring_.ready() || !try_acquire()) break;
+    }
+    current_dispatcher = saved;
+  }
+
+  void finish_one() noexcept {
+    pending_.fetch_sub(1, std::memory_order_seq_cst);
+    if (drain_waiters_.load(std::memory_order_seq_cst) > 0) pending_.notify_all();
+  }
+
+  void signal_space() noexcept {
+    if (policy_ != overflow_policy::block) return;
+    space_.fetch_add(1, std::memory_order_seq_cst);
+    if (space_waiters_.load(std::memory_order_seq_cst) > 0) space_.notify_all();
+  }
+
+  void wait_for_space() {
+    if (on_drain_thread()) {
+      throw overflow_error(
+          "publish_async from a handler on its own bus found the queue full; blocking here "
+          "would deadlock, because this thread is the one that empties it. Use "
+          "overflow_policy::reject or drop_oldest, a larger queue_capacity, or publish()");
+    }
+    auto seen = space_.load(std::memory_order_seq_cst);
+    for (int i = 0; i < 64; ++i) {
+      if (space_.load(std::memory_order_acquire) != seen) return;
+      std::this_thread::yield();
+    }
+    space_waiters_.fetch_add(1, std::memory_order_seq_cst);
+    if (space_.load(std::memory_order_seq_cst) == seen) space_.wait(seen);
+    space_waiters_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  static inline constinit thread_local const async_dispatcher* current_dispatcher = nullptr;
+
+  executor& runner_;
+  bounded_ring<small_task> ring_;
+  const overflow_policy policy_;
+  const std::size_t max_drainers_;
+  std::atomic<std::size_t> active_{0};
+  std::atomic<std::int64_t> pending_{0};  // queued or running
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint32_t> space_{0};
+  std::atomic<int> space_waiters_{0};
+  std::atomic<int> drain_waiters_{0};
+  std::atomic<bool> closing_{false};
+};
+
+}  // namespace herald::detail

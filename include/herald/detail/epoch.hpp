@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>  // std::min
+#include <atomic>     // reader announcements and the global epoch
+#include <cstdint>    // epochs
+#include <cstdlib>    // std::abort when no fence can be had
+
+#if defined(__linux__) && __has_include(<linux/membarrier.h>)
+#include <linux/membarrier.h>  // asymmetric fences: readers pay nothing, writers a syscall
+#include <sys/syscall.h>
+#include <unistd.h>
+#define HERALD_HAS_MEMBARRIER 1
+#endif
+
+namespace herald::detail {
+
+// Epoch-based reclamation with asymmetric fences, for read paths that must
+// not pay an atomic read-modify-write (the thread-safe bus's publish).
+//
+// A reader announces the epoch it started in with a plain store into its own
+// thread's slot. A writer that replaced a pointer tags the old object with a
+// new epoch and frees it once no reader announces an older epoch. The store-
+// then-load race between them (Dekker) is closed by a full fence on both
+// sides; with Linux membarrier the writer issues a barrier on every thread on
+// the readers' behalf, so a reader's side is a compiler fence only.
+class epoch_domain {
+ public:
+  struct reader_slot {
+    std::atomic<std::uint64_t> epoch{0};  // 0: not reading
+    std::atomic<bool> in_use{false};
+    reader_slot* next = nullptr;
+    unsigned nesting = 0;  // touched only by the owning thread
+  };
+
+  static epoch_domain& instance() {
+    static epoch_domain domain;
+    return domain;
+  }
+
+  // Reader side: enter before loading protected pointers, leave after the
+  // last use of what they pointed to. Nesting is allowed.
+  void enter(reader_slot& slot) noexcept {
+    if (slot.nesting++ != 0) return;
+    slot.epoch.store(epoch_.load(std::memory_order_acquire), std::memory_order_relaxed);
+    if (asymmetric_) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+  }
+
+  void leave(reader_slot& slot) noexcept {
+    if (--slot.nesting == 0) slot.epoch.store(0, std::memory_order_release);
+  }
+
+  reader_slot& local_slot() {
+    reader_slot* slot = tls_slot;
+    return slot ? *slot : claim_slot();
+  }
+
+  // Writer side: call after making the old object unreachable; returns the
+  // tag to keep with it.
+  std::uint64_t retire_tag() noexcept {
+    return epoch_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  }
+
+  // Objects tagged at or below the returned epoch are no longer read.
+  std::uint64_t safe_epoch() noexcept {
+    heavy_fence();
+    std::uint64_t oldest = epoch_.load(std::memory_order_acquire);
+    for (auto* slot = slots_.load(std::memory_order_acquire); slot; slot = slot->next) {
+      std::uint64_t e = slot->epoch.load(std::memory_order_acquire);
+      if (e != 0) oldest = std::min(oldest, e);
+    }
+    return oldest;
+  }
+
+ private:
+  epoch_domain() {
+#if defined(HERALD_HAS_MEMBARRIER)
+    asymmetric_ = ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
+  }
+
+  void heavy_fence() noexcept {
+    if (!asymmetric_) {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      return;
+    }
+#if defined(HERALD_HAS_MEMBARRIER)
+    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+    // A forked child starts unregistered: register and try again; failing
+    // that, the global barrier is slow but needs no registration.
+    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 &&
+        ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
+      return;
+    }
+    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0) return;
+    std::abort();  // no way left to order readers: freeing now could corrupt memory
+#endif
+  }
+
+  // Slots live as long as the process; a thread that exits gives its slot
+  // back for the next thread, so the list is as long as the peak thread count.
+  reader_slot& claim_slot() {
+    for (auto* slot = slots_.load(std::memory_order_acquire); slot; slot = slot->next) {
+      bool expected = false;
+      if (!slot->in_use.load(std::memory_order_relaxed) &&
+          slot->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+        return adopt(slot);
+      }
+    }
+    auto* slot = new reader_slot;
+    slot->in_use.store(true, std::memory_order_relaxed);
+    slot->next = slots_.load(std::memory_order_relaxed);
+    while (!slots_.compare_exchange_weak(slot->next, slot, std::memory_order_release,
+                                         std::memory_order_relaxed)) {
+    }
+    return adopt(slot);
+  }
+
+  static reader_slot& adopt(reader_slot* slot) {
+    struct releaser {
+      reader_slot* slot = nullptr;
+      ~releaser() {
+        if (!slot) return;
+        slot->epoch.store(0, std::memory_order_release);
+        slot->nesting = 0;
+        slot->in_use.store(false, std::memory_order_release);
+        tls_slot = nullptr;
+      }
+    };
+    thread_local releaser release_at_exit;
+    release_at_exit.slot = slot;
+    tls_slot = slot;
+    return *slot;
+  }
+
+  // Trivially initialized, so reading it on the hot path is a plain TLS load.
+  static inline constinit thread_local reader_slot* tls_slot = nullptr;
+
+  std::atomic<std::uint64_t> epoch_{1};
+  std::atomic<reader_slot*> slots_{nullptr};
+  bool asymmetric_ = false;
+};
+
+}  // namespace herald::detail
+
+#undef HERALD_HAS_MEMBARRIER

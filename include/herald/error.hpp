@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <stdexcept>    // std::runtime_error, the base users already catch
+#include <string>       // messages and attribute names are owned strings
+#include <string_view>  // to_string(errc)
+#include <utility>      // std::move
+
+namespace herald {
+
+/// Stable error codes; docs/errors.md lists each with what to do about it.
+enum class errc {
+  invalid_argument = 1,  ///< a caller passed a value that breaks a documented rule
+  decode_failed = 2,     ///< bytes are not a valid CloudEvents 1.0 JSON event
+  limit_exceeded = 3,    ///< input is larger or deeper than the decode limits allow
+  overflow = 4,          ///< a bounded queue was full and its policy is `reject`
+  stopped = 5,           ///< work was offered to an executor that has stopped
+};
+
+/// The code's stable name, as docs/errors.md lists it.
+[[nodiscard]] constexpr std::string_view to_string(errc code) noexcept {
+  switch (code) {
+    case errc::invalid_argument: return "invalid_argument";
+    case errc::decode_failed: return "decode_failed";
+    case errc::limit_exceeded: return "limit_exceeded";
+    case errc::overflow: return "overflow";
+    case errc::stopped: return "stopped";
+  }
+  return "unknown";
+}
+
+/// Base of every exception herald throws. what() starts with "herald: " and says
+/// what was wrong and what to do.
+class error : public std::runtime_error {
+ public:
+  error(errc code, const std::string& message)
+      : std::runtime_error("herald: " + message), code_(code) {}
+
+  [[nodiscard]] errc code() const noexcept { return code_; }
+
+ private:
+  errc code_;
+};
+
+/// Thrown by decode_envelope: the input is not a CloudEvents 1.0 JSON event,
+/// or breaks a decode limit. attribute() names the offending attribute, or is
+/// empty when the problem is the document as a whole (syntax, size, depth).
+class decode_error : public error {
+ public:
+  decode_error(errc code, std::string attribute, const std::string& message)
+      : error(code, message), attribute_(std::move(attribute)) {}
+
+  [[nodiscard]] const std::string& attribute() const noexcept { return attribute_; }
+
+ private:
+  std::string attribute_;
+};
+
+/// Thrown by publish_async on a bus whose overflow policy is `reject` when its
+/// queue is full.
+class overflow_error : public error {
+ public:
+  explicit overflow_error(const std::string& message) : error(errc::overflow, message) {}
+};
+
+}  // namespace herald

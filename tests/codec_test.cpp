@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+#include <herald/codec.hpp>
+#include <herald/id.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "catch.hpp"
+
+using namespace std::chrono_literals;
+
+namespace shop {
+
+struct order_placed {
+  static constexpr std::string_view event_type = "shop.order.placed";
+  std::string order_id;
+  double total = 0;
+  friend bool operator==(const order_placed&, const order_placed&) = default;
+};
+
+void to_json(nlohmann::json& j, const order_placed& e) {
+  j = {{"order_id", e.order_id}, {"total", e.total}};
+}
+void from_json(const nlohmann::json& j, order_placed& e) {
+  j.at("order_id").get_to(e.order_id);
+  j.at("total").get_to(e.total);
+}
+
+}  // namespace shop
+
+namespace {
+
+herald::envelope full_envelope() {
+  herald::envelope e;
+  e.id = "0190f5c8-7e3a-7b2c-9d4e-5f6a7b8c9d0e";
+  e.source = "/shop/orders";
+  e.type = "shop.order.placed";
+  e.time = herald::time_point{1767225600s + 123456789ns};
+  e.subject = "order-42";
+  e.datacontenttype = "application/json";
+  e.dataschema = "https://schemas.example.com/order/1";
+  e.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  e.correlationid = "corr-1";
+  e.causationid = "cause-1";
+  e.partitionkey = "customer-7";
+  e.extensions.set("tenant", std::string("acme"));
+  e.extensions.set("priority", std::int64_t{5});
+  e.extensions.set("replay", true);
+  e.data = nlohmann::json{{"order_id", "42"}, {"lines", {1, 2, 3}}, {"note", "caf\xc3\xa9 \"q\""}};
+  return e;
+}
+
+std::string with(std::string_view members) {
+  return std::string(R"({"specversion":"1.0","id":"1","source":"/s","type":"a.b")") +
+         std::string(members) + "}";
+}
+
+// Decodes `json` and returns the decode_error it must throw.
+herald::decode_error decode_failure(std::string_view json, const herald::decode_limits& limits = {}) {
+  try {
+    (void)herald::decode_envelope(json, limits);
+  } catch (const herald::decode_error& e) {
+    return e;
+  }
+  FAIL("decode_envelope accepted: " << json);
+  throw;  // unreachable
+}
+
+}  // namespace
+
+TEST_CASE("an envelope survives encode and decode unchanged", "[codec]") {
+  herald::envelope original = full_envelope();
+  std::string json = herald::encode_envelope(original);
+  herald::envelope decoded = herald::decode_envelope(json);
+  CHECK(decoded == original);
+  CHECK(herald::encode_envelope(decoded) == json);
+}
+
+TEST_CASE("the encoding is CloudEvents 1.0 structured JSON", "[codec]") {
+  auto json = nlohmann::json::parse(herald::encode_envelope(full_envelope()));
+  CHECK(json["specversion"] == "1.0");
+  CHECK(json["id"] == "0190f5c8-7e3a-7b2c-9d4e-5f6a7b8c9d0e");
+  CHECK(json["time"] == "2026-01-01T00:00:00.123456789Z");
+  CHECK(json["tenant"] == "acme");
+  CHECK(json["priority"] == 5);
+  CHECK(json["replay"] == true);
+  CHECK(json["data"]["lines"][2] == 3);
+  CHECK_FALSE(json.contains("data_base64"));
+}
+
+TEST_CASE("binary data travels as data_base64", "[codec]") {
+  herald::envelope e = full_envelope();
+  e.data.reset();
+  for (std::size_t n = 0; n < 7; ++n) {
+    std::vector<std::uint8_t> bytes;
+    for (std::size_t i = 0; i < n; ++i) bytes.push_back(static_cast<std::uint8_t>(250 + i));
+    e.data_base64 = bytes;
+    herald::envelope back = herald::decode_envelope(herald::encode_envelope(e));
+    REQUIRE(back.data_base64);
+    CHECK(*back.data_base64 == bytes);
+    CHECK_FALSE(back.data);
+  }
+  auto json = nlohmann::json::parse(herald::encode_envelope(e));
+  CHECK(json["data_base64"] == "+vv8/f7/");  // 6 bytes: no padding
+}
+
+TEST_CASE("a minimal event decodes; absent optional attributes stay empty", "[codec]") {
+  herald::envelope e = herald::decode_envelope(with(""));
+  CHECK(e.id == "1");
+  CHECK(e.source == "/s");
+  CHECK(e.type == "a.b");
+  CHECK(e.specversion == "1.0");
+  CHECK_FALSE(e.time);
+  CHECK(e.subject.empty());
+  CHECK_FALSE(e.data);
+  CHECK_FALSE(e.data_base64);
+  CHECK(e.extensions.empty());
+}
+
+TEST_CASE("a null attribute is the same as an absent one", "[codec]") {
+  herald::envelope e =
+      herald::decode_envelope(with(R"(,"subject":null,"time":null,"myext":null,"data_base64":null)"));
+  CHECK(e.subject.empty());
+  CHECK_FALSE(e.time);
+  CHECK(e.extensions.empty());
+  CHECK_FALSE(e.data_base64);
+  CHECK(decode_failure(R"({"specversion":"1.0","id":null,"source":"/s","type":"a.b"})")
+            .attribute() == "id");
+}
+
+TEST_CASE("time accepts RFC 3339 forms and normalizes to UTC", "[codec]") {
+  auto time_of = [](std::string_view text) {
+    return *herald::decode_envelope(with(R"(,"time":")" + std::string(text) + "\"")).time;
+  };
+  herald::time_point midnight{1767225600s};
+  CHECK(time_of("2026-01-01T00:00:00Z") == midnight);
+  CHECK(time_of("2026-01-01t00:00:00z") == midnight);
+  CHECK(time_of("2026-01-01T01:30:00+01:30") == midnight);
+  CHECK(time_of("2025-12-31T23:00:00-01:00") == midnight);
+  CHECK(time_of("2026-01-01T00:00:00.5Z") == midnight + 500ms);
+  CHECK(time_of("2026-01-01T00:00:00.1234567891Z") == midnight + 123456789ns);
+  CHECK(time_of("2025-12-31T23:59:60Z") == midnight);  // leap second rolls over
+  CHECK(time_of("2024-02-29T00:00:00Z") == herald::time_point{1709164800s});
+}
+
+TEST_CASE("each CloudEvents rule broken gives a decode_error naming the attribute", "[codec]") {
+  struct bad_case {
+    std::string json;
+    std::string attribute;
+    std::string says;
+  };
+  const std::string v = R"({"specversion":"1.0",)";
+  const bad_case cases[] = {
+      // required attributes
+      {R"({"id":"1","source":"/s","type":"a.b"})", "specversion", "is required"},
+      {v + R"("source":"/s","type":"a.b"})", "id", "is required"},
+      {v + R"("id":"1","type":"a.b"})", "source", "is required"},
+      {v + R"("id":"1","source":"/s"})", "type", "is required"},
+      {v + R"("id":"","source":"/s","type":"a.b"})", "id", "non-empty"},
+      {v + R"("id":"1","source":"","type":"a.b"})", "source", "non-empty"},
+      {v + R"("id":"1","source":"/s","type":""})", "type", "non-empty"},
+      {v + R"("id":7,"source":"/s","type":"a.b"})", "id", "must be a string, got number"},
+      {v + R"("id":"1","source":["/s"],"type":"a.b"})", "source", "must be a string, got array"},
+      {v + R"("id":"1","source":"/s","type":true})", "type", "must be a string, got boolean"},
+      // specversion
+      {R"({"specversion":"0.3","id":"1","source":"/s","type":"a.b"})", "specversion", "\"1.0\""},
+      {R"({"specversion":1.0,"id":"1","source":"/s","type":"a.b"})", "specversion", "\"1.0\""},
+      {R"({"specversion":"1.0 ","id":"1","source":"/s","type":"a.b"})", "specversion", "\"1.0\""},
+      // optional attributes
+      {with(R"(,"subject":"")"), "subject", "non-empty"},
+      {with(R"(,"subject":5)"), "subject", "must be a string"},
+      {with(R"(,"datacontenttype":"")"), "datacontenttype", "non-empty"},
+      {with(R"(,"dataschema":"not a uri")"), "dataschema", "absolute URI"},
+      {with(R"(,"dataschema":"/relative/path")"), "dataschema", "absolute URI"},
+      {with(R"(,"dataschema":"1http://x")"), "dataschema", "absolute URI"},
+      {R"({"specversion":"1.0","id":"1","source":"has space","type":"a.b"})", "source",
+       "URI-reference"},
+      // time
+      {with(R"(,"time":"2026-01-01")"), "time", "RFC 3339"},
+      {with(R"(,"time":"2026-01-01T00:00:00")"), "time", "RFC 3339"},  // no offset
+      {with(R"(,"time":"2026-02-30T00:00:00Z")"), "time", "RFC 3339"},
+      {with(R"(,"time":"2025-02-29T00:00:00Z")"), "time", "RFC 3339"},  // not a leap year
+      {with(R"(,"time":"2026-01-01T24:00:00Z")"), "time", "RFC 3339"},
+      {with(R"(,"time":"2026-01-01T00:60:00Z")"), "time", "RFC 3339"},
+      {with(R"(,"time":"2026-01-01T00:00:61Z")"), "time", "RFC 3339"},
+      {with(R"(,"time":"2026-01-01T00:00:00.Z")"), "time", "RFC 3339"},
+      {with(R"(,"time":"2026-01-01T00:00:00+0100")"), "time", "RFC 3339"},
+      {with(R"(,"time":"2026-01-01T00:00:00+24:00")"), "time", "RFC 3339"},
+      {with(R"(,"time":"2026-01-01T00:00:00Zjunk")"), "time", "RFC 3339"},
+      {with(R"(,"time":"1000-01-01T00:00:00Z")"), "time", "RFC 3339"},  // outside time_point
+      {with(R"(,"time":1767225600)"), "time", "must be a string"},
+      // extensions
+      {with(R"(,"Tenant":"x")"), "Tenant", "lowercase letters a-z and digits 0-9"},
+      {with(R"(,"my-ext":"x")"), "my-ext", "lowercase letters a-z and digits 0-9"},
+      {with(R"(,"my_ext":"x")"), "my_ext", "lowercase letters a-z and digits 0-9"},
+      {with(R"(,"":"x")"), "", "lowercase letters"},
+      {with(R"(,"ext":1.5)"), "ext", "not a 64-bit integer"},
+      {with(R"(,"ext":18446744073709551615)"), "ext", "not a 64-bit integer"},
+      {with(R"(,"ext":{"a":1})"), "ext", "string, an integer or a boolean, got object"},
+      {with(R"(,"ext":[1])"), "ext", "got array"},
+      {with(R"(,"traceparent":"00-xyz")"), "traceparent", "W3C traceparent"},
+      {with(R"(,"traceparent":"00-00000000000000000000000000000000-00f067aa0ba902b7-01")"),
+       "traceparent", "W3C traceparent"},
+      {with(R"(,"traceparent":"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")"),
+       "traceparent", "W3C traceparent"},
+      {with(R"(,"traceparent":"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01")"),
+       "traceparent", "W3C traceparent"},
+      // data
+      {with(R"(,"data":1,"data_base64":"AA==")"), "data_base64", "both present"},
+      {with(R"(,"data_base64":"A")"), "data_base64", "not valid base64"},
+      {with(R"(,"data_base64":"A===")"), "data_base64", "not valid base64"},
+      {with(R"(,"data_base64":"AA=A")"), "data_base64", "not valid base64"},
+      {with(R"(,"data_base64":"AA AA==")"), "data_base64", "not valid base64"},
+      {with(R"(,"data_base64":5)"), "data_base64", "must be a base64 string"},
+      // the document
+      {"", "", "not valid JSON"},
+      {"{", "", "not valid JSON"},
+      {with("") + "x", "", "not valid JSON"},
+      {R"([{"specversion":"1.0"}])", "", "must be a JSON object, got array"},
+      {R"("event")", "", "must be a JSON object, got string"},
+      {with(",\"subject\":\"\xff\""), "", "not valid JSON"},  // not UTF-8
+  };
+  for (const auto& c : cases) {
+    INFO("input: " << c.json);
+    auto failure = decode_failure(c.json);
+    CHECK(failure.attribute() == c.attribute);
+    CHECK(failure.code() == herald::errc::decode_failed);
+    CHECK_THAT(failure.what(), herald_test::contains(c.says));
+    CHECK_THAT(failure.what(), herald_test::starts_with("herald: "));
+  }
+}
+
+TEST_CASE("extension values may be strings, 64-bit integers or booleans", "[codec]") {
+  auto e = herald::decode_envelope(
+      with(R"(,"s":"x","i":-9223372036854775808,"u":9223372036854775807,"b":false,"sub2":"y")"));
+  REQUIRE(e.extensions.size() == 5);
+  CHECK(std::get<std::string>(*e.extensions.find("s")) == "x");
+  CHECK(std::get<std::int64_t>(*e.extensions.find("i")) == INT64_MIN);
+  CHECK(std::get<std::int64_t>(*e.extensions.find("u")) == INT64_MAX);
+  CHECK(std::get<bool>(*e.extensions.find("b")) == false);
+  CHECK(e.extensions.find("missing") == nullptr);
+}
+
+TEST_CASE("a traceparent of a later version may carry more fields", "[codec]") {
+  auto e = herald::decode_envelope(
+      with(R"(,"traceparent":"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra")"));
+  CHECK(e.traceparent.size() == 61);
+  CHECK(decode_failure(with(
+            R"(,"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra")"))
+            .attribute() == "traceparent");
+}
+
+TEST_CASE("decode limits bound size and depth while parsing", "[codec][limits]") {
+  SECTION("size") {
+    herald::decode_limits limits;
+    limits.max_bytes = 100;
+    std::string big = with(R"(,"data":")" + std::string(200, 'x') + "\"");
+    auto failure = decode_failure(big, limits);
+    CHECK(failure.code() == herald::errc::limit_exceeded);
+    CHECK_THAT(failure.what(), herald_test::contains("over the limit of 100"));
+    CHECK_NOTHROW(herald::decode_envelope(big));
+  }
+  SECTION("default size is 1 MiB") {
+    std::string huge = with(R"(,"data":")" + std::string(1 << 20, 'x') + "\"");
+    CHECK(decode_failure(huge).code() == herald::errc::limit_exceeded);
+  }
+  SECTION("depth") {
+    auto nested = [](int depth) {  // the event object itself is depth 1
+      return with(",\"data\":" + std::string(static_cast<std::size_t>(depth - 1), '[') +
+                  std::string(static_cast<std::size_t>(depth - 1), ']'));
+    };
+    CHECK_NOTHROW(herald::decode_envelope(nested(64)));
+    auto failure = decode_failure(nested(65));
+    CHECK(failure.code() == herald::errc::limit_exceeded);
+    CHECK_THAT(failure.what(), herald_test::contains("deeper than the limit of 64"));
+    herald::decode_limits shallow;
+    shallow.max_depth = 3;
+    CHECK_NOTHROW(herald::decode_envelope(nested(3), shallow));
+    CHECK(decode_failure(nested(4), shallow).code() == herald::errc::limit_exceeded);
+  }
+  SECTION("a hostile depth fails cleanly instead of exhausting the stack") {
+    std::string hostile = with(",\"data\":" + std::string(500000, '['));
+    CHECK(decode_failure(hostile).code() == herald::errc::limit_exceeded);
+  }
+}
+
+TEST_CASE("encode refuses an envelope that could not be decoded", "[codec]") {
+  auto refuses = [](herald::envelope e, std::string_view says) {
+    try {
+      (void)herald::encode_envelope(e);
+      FAIL("encode_envelope accepted it");
+    } catch (const herald::error& ex) {
+      CHECK(ex.code() == herald::errc::invalid_argument);
+      CHECK_THAT(ex.what(), herald_test::contains(std::string(says)));
+    }
+  };
+  auto e = full_envelope();
+  e.id.clear();
+  refuses(e, "'id' is required");
+  e = full_envelope();
+  e.specversion = "0.3";
+  refuses(e, "'specversion' must be \"1.0\"");
+  e = full_envelope();
+  e.data_base64 = std::vector<std::uint8_t>{1};
+  refuses(e, "both set");
+  e = full_envelope();
+  e.subject = "\xc3\x28";  // invalid UTF-8
+  refuses(e, "'subject' is not valid UTF-8");
+  e = full_envelope();
+  e.source = "\xed\xa0\x80";  // an encoded surrogate
+  refuses(e, "'source' is not valid UTF-8");
+}
+
+TEST_CASE("extension_map refuses names CloudEvents does not allow", "[codec]") {
+  herald::extension_map map;
+  CHECK_THROWS_WITH(map.set("Bad", true), herald_test::contains("lowercase letters a-z"));
+  CHECK_THROWS_WITH(map.set("correlationid", true),
+                    herald_test::contains("has its own member"));
+  map.set("b", true);
+  map.set("a", std::int64_t{1});
+  map.set("b", false);
+  REQUIRE(map.size() == 2);
+  CHECK(map.begin()->first == "a");
+  CHECK(std::get<bool>(*map.find("b")) == false);
+  CHECK(map.erase("a"));
+  CHECK_FALSE(map.erase("a"));
+}
+
+TEST_CASE("typed messages convert through the payload's to_json and from_json", "[codec]") {
+  herald::message<shop::order_placed> m(shop::order_placed{"42", 99.5});
+  m.id = herald::new_id();
+  m.source = "/shop";
+  m.correlationid = "c";
+  std::string json = herald::encode(m);
+  auto back = herald::decode<shop::order_placed>(json);
+  CHECK(back == m);
+  CHECK(back.type == "shop.order.placed");
+}
+
+TEST_CASE("a payload that does not decode as T names data and the reason", "[codec]") {
+  std::string wrong_type = herald::encode_envelope(herald::decode_envelope(with("")));
+  CHECK_THROWS_WITH(herald::decode<shop::order_placed>(wrong_type),
+                    herald_test::contains("'type' is 'a.b', expected 'shop.order.placed'"));
+
+  std::string no_data = R"({"specversion":"1.0","id":"1","source":"/s","type":"shop.order.placed"})";
+  CHECK_THROWS_WITH(herald::decode<shop::order_placed>(no_data),
+                    herald_test::contains("'data' is required"));
+
+  std::string bad_data = R"({"specversion":"1.0","id":"1","source":"/s","type":"shop.order.placed",
+                             "data":{"order_id":42}})";
+  try {
+    (void)herald::decode<shop::order_placed>(bad_data);
+    FAIL("decoded a payload with a number for a string");
+  } catch (const herald::decode_error& e) {
+    CHECK(e.attribute() == "data");
+    CHECK_THAT(e.what(), herald_test::contains("does not decode as shop.order.placed"));
+  }
+}
+
+TEST_CASE("error messages quote hostile attribute names safely", "[codec]") {
+  auto failure = decode_failure(with(",\"\\u0001\\n" + std::string(100, 'X') + "\":1"));
+  std::string what = failure.what();
+  CHECK(what.find('\n') == std::string::npos);
+  CHECK(what.find('\x01') == std::string::npos);
+  CHECK(what.size() < 300);
+}
