@@ -7,8 +7,8 @@
 #include <cstdio>       // stderr, for the default error handler
 #include <exception>    // std::current_exception
 #include <memory>       // lifetime token, async dispatcher
+#include <new>          // std::launder for the lazily made message
 #include <mutex>        // serializes writers of the thread-safe bus
-#include <optional>     // a lazily made message
 #include <string>       // error text
 #include <type_traits>  // handler signature checks
 #include <utility>      // std::move
@@ -62,23 +62,26 @@ struct handler_list {
 };
 
 // The frame of one publish of T. For a plain `publish(const T&)` the message
-// (and with it a UUID and a clock read) is made only if someone asks.
+// (and with it a UUID and a clock read) is made only if someone asks. Every
+// store here is on the publish path, so the frame holds only what it must.
 template <class T>
 struct typed_frame : dispatch_frame {
   typed_frame(const T* payload_in, const message<T>* message_in, const std::string& source_in)
-      : dispatch_frame{&attributes_of_frame, nullptr},
-        payload(payload_in),
-        msg(message_in),
-        source(source_in) {}
+      : dispatch_frame(&attributes_of_frame), payload(payload_in), msg(message_in),
+        source(&source_in) {}
+
+  ~typed_frame() {
+    if (msg == made()) made()->~message<T>();
+  }
 
   const message<T>& get() {
     if (!msg) {
-      message<T>& made = own.emplace(*payload);
-      made.id = new_id();
-      made.source = source;
-      made.time = std::chrono::system_clock::now();
-      inherit_context(made, parent);
-      msg = &made;
+      auto* fresh = ::new (static_cast<void*>(storage)) message<T>(*payload);
+      msg = fresh;  // from here on the destructor owns it
+      fresh->id = new_id();
+      fresh->source = *source;
+      fresh->time = std::chrono::system_clock::now();
+      inherit_context(*fresh, parent);
     }
     return *msg;
   }
@@ -87,10 +90,12 @@ struct typed_frame : dispatch_frame {
     return static_cast<typed_frame&>(f).get();
   }
 
+  message<T>* made() noexcept { return std::launder(reinterpret_cast<message<T>*>(storage)); }
+
   const T* payload;
   const message<T>* msg;
-  const std::string& source;
-  std::optional<message<T>> own;
+  const std::string* source;
+  alignas(message<T>) unsigned char storage[sizeof(message<T>)];
 };
 
 // Which argument a handler or predicate takes; plain T is preferred because
@@ -110,6 +115,7 @@ decltype(auto) call_with(F& f, typed_frame<T>& frame) {
 }
 
 struct no_filter {};
+struct nothing {};  // a member a policy does not need
 
 template <class T, class Handler, class Filter>
 struct handler_box {
@@ -238,8 +244,7 @@ class basic_bus {
     requires(!detail::is_message<T>::value)
   void publish(const T& event) {
     static_assert(detail::check_event<T>());
-    detail::typed_frame<T> frame(&event, nullptr, options_.source);
-    dispatch(frame);
+    dispatch<T>(&event, nullptr);
   }
 
   /// Calls the current handlers of T with this message. Attributes left
@@ -249,8 +254,7 @@ class basic_bus {
   void publish(message<T> m) {
     static_assert(detail::check_event<T>());
     complete(m);
-    detail::typed_frame<T> frame(&m.data, &m, options_.source);
-    dispatch(frame);
+    dispatch<T>(&m.data, &m);
   }
 
   /// Queues the event for delivery on the executor given in bus_options and
@@ -301,7 +305,7 @@ class basic_bus {
 
  private:
   static constexpr std::size_t chunk_size = 64;
-  static constexpr std::size_t max_chunks = 256;  // 16,384 event types
+  static constexpr std::size_t max_chunks = detail::max_type_indexes / chunk_size;
 
   struct chunk {
     std::atomic<const detail::handler_list*> lists[chunk_size]{};
@@ -316,32 +320,31 @@ class basic_bus {
   // Keeps the handler lists a publish reads alive until it ends.
   struct read_scope {
     struct state {
-      explicit state(const basic_bus& bus) : bus_(bus) {
+      explicit state(const basic_bus& bus) : bus_(const_cast<basic_bus&>(bus)) {
         if constexpr (thread_safe) {
-          auto& domain = detail::epoch_domain::instance();
-          slot_ = &domain.local_slot();
-          domain.enter(*slot_);
-        } else {
-          ++bus_.publish_depth_;
+          slot_ = &detail::epoch_domain::local_slot();
+          outermost_ = detail::epoch_domain::enter(*slot_);
         }
       }
       ~state() {
         if constexpr (thread_safe) {
-          detail::epoch_domain::instance().leave(*slot_);
+          if (!outermost_) return;
+          detail::epoch_domain::leave(*slot_);
           // A list retired while this publish read it is freed now, not at
           // some later subscribe: its handlers' state should not linger.
-          if (bus_.has_retired_.load(std::memory_order_relaxed)) {
-            const_cast<basic_bus&>(bus_).try_collect();
-          }
-        } else if (--bus_.publish_depth_ == 0 && !bus_.retired_.empty()) {
-          const_cast<basic_bus&>(bus_).collect();
+          if (bus_.has_retired_.load(std::memory_order_relaxed)) bus_.try_collect();
+        } else if (bus_.has_retired_.load(std::memory_order_relaxed) &&
+                   !detail::current_frame) [[unlikely]] {
+          bus_.collect();  // the outermost publish on this thread has ended
         }
       }
       state(const state&) = delete;
       state& operator=(const state&) = delete;
 
-      const basic_bus& bus_;
-      detail::epoch_domain::reader_slot* slot_ = nullptr;
+      basic_bus& bus_;
+      [[no_unique_address]] std::conditional_t<thread_safe, detail::epoch_domain::reader_slot*,
+                                               detail::nothing> slot_{};
+      [[no_unique_address]] std::conditional_t<thread_safe, bool, detail::nothing> outermost_{};
     };
   };
 
@@ -352,12 +355,13 @@ class basic_bus {
   };
   using writer_mutex = std::conditional_t<thread_safe, std::mutex, null_mutex>;
 
+  // The frame is built only once there is someone to deliver to.
   template <class T>
-  void dispatch(detail::typed_frame<T>& frame) {
+  void dispatch(const T* payload, const message<T>* m) {
     typename read_scope::state state(*this);
     const auto* list = find_list(detail::type_index<T>());
     if (!list) return;
-    detail::frame_scope scope(frame);
+    detail::typed_frame<T> frame(payload, m, options_.source);
     for (const auto& entry : list->entries) {
       try {
         entry.invoke(entry.target, frame);
@@ -396,7 +400,6 @@ class basic_bus {
   }
 
   const detail::handler_list* find_list(std::size_t index) const noexcept {
-    if (index >= chunk_size * max_chunks) return nullptr;
     const chunk* c = chunks_[index / chunk_size].load(std::memory_order_acquire);
     return c ? c->lists[index % chunk_size].load(std::memory_order_acquire) : nullptr;
   }
@@ -405,10 +408,11 @@ class basic_bus {
   subscription add(Handler&& handler, Filter&& filter) {
     using box = detail::handler_box<T, std::decay_t<Handler>, std::decay_t<Filter>>;
     const std::size_t index = detail::type_index<T>();
-    if (index >= chunk_size * max_chunks) {
-      throw error(errc::invalid_argument, "a bus handles at most " +
-                                              std::to_string(chunk_size * max_chunks) +
-                                              " event types; this program subscribes more");
+    if (index == detail::overflow_type_index) {
+      throw error(errc::invalid_argument,
+                  "herald dispatches at most " + std::to_string(detail::overflow_type_index - 1) +
+                      " event types per program, and this one uses more; merge rarely used "
+                      "event types into fewer types with a field that tells them apart");
     }
     auto* target = new box{std::forward<Handler>(handler), std::forward<Filter>(filter)};
     std::uint64_t id;
@@ -476,15 +480,18 @@ class basic_bus {
   // Called with the writer lock held, after the list became unreachable.
   void retire(const detail::handler_list* list, detail::handler_entry removed) noexcept {
     std::uint64_t tag = 0;
-    if constexpr (thread_safe) tag = detail::epoch_domain::instance().retire_tag();
+    if constexpr (thread_safe) tag = detail::epoch_domain::retire_tag();
     try {
       retired_.push_back({list, removed, tag});
     } catch (...) {
       return;  // out of memory: leak this list rather than free it under a reader
     }
+    has_retired_.store(true, std::memory_order_relaxed);
     if constexpr (thread_safe) {
       collect();
-    } else if (publish_depth_ == 0) {
+    } else if (!detail::current_frame) {
+      // Single-threaded: a write outside every handler cannot race a
+      // publish; inside one, the lists wait for the outermost publish to end.
       collect();
     }
   }
@@ -496,7 +503,7 @@ class basic_bus {
 
   void collect() noexcept {
     std::uint64_t safe = 0;
-    if constexpr (thread_safe) safe = detail::epoch_domain::instance().safe_epoch();
+    if constexpr (thread_safe) safe = detail::epoch_domain::safe_epoch();
     std::size_t kept = 0;
     for (auto& garbage : retired_) {
       if (garbage.tag <= safe) {
@@ -506,7 +513,7 @@ class basic_bus {
       }
     }
     retired_.resize(kept);
-    if constexpr (thread_safe) has_retired_.store(kept != 0, std::memory_order_relaxed);
+    has_retired_.store(kept != 0, std::memory_order_relaxed);
   }
 
   static void free_retired(const retired_list& garbage) noexcept {
@@ -519,8 +526,7 @@ class basic_bus {
   writer_mutex writers_;
   std::uint64_t last_id_ = 0;
   std::vector<retired_list> retired_;
-  mutable unsigned publish_depth_ = 0;         // single_thread_policy only
-  std::atomic<bool> has_retired_{false};       // thread_safe_policy only
+  std::atomic<bool> has_retired_{false};
   std::shared_ptr<void> alive_ = std::make_shared<char>();
   std::unique_ptr<detail::async_dispatcher> async_;
 };

@@ -5,6 +5,7 @@
 #include <atomic>     // reader announcements and the global epoch
 #include <cstdint>    // epochs
 #include <cstdlib>    // std::abort when no fence can be had
+#include <mutex>      // registration of the asymmetric fence, once
 
 #if defined(__linux__) && __has_include(<linux/membarrier.h>)
 #include <linux/membarrier.h>  // asymmetric fences: readers pay nothing, writers a syscall
@@ -22,51 +23,45 @@ namespace herald::detail {
 // thread's slot. A writer that replaced a pointer tags the old object with a
 // new epoch and frees it once no reader announces an older epoch. The store-
 // then-load race between them (Dekker) is closed by a full fence on both
-// sides; with Linux membarrier the writer issues a barrier on every thread on
-// the readers' behalf, so a reader's side is a compiler fence only.
+// sides; once Linux membarrier is registered the writer issues that fence on
+// every thread on the readers' behalf, so a reader's side is a compiler fence.
 class epoch_domain {
  public:
   struct reader_slot {
     std::atomic<std::uint64_t> epoch{0};  // 0: not reading
     std::atomic<bool> in_use{false};
     reader_slot* next = nullptr;
-    unsigned nesting = 0;  // touched only by the owning thread
   };
 
-  static epoch_domain& instance() {
-    static epoch_domain domain;
-    return domain;
-  }
-
   // Reader side: enter before loading protected pointers, leave after the
-  // last use of what they pointed to. Nesting is allowed.
-  void enter(reader_slot& slot) noexcept {
-    if (slot.nesting++ != 0) return;
+  // last use of what they pointed to. Returns whether this is the outermost
+  // entry on this thread; only that one leaves.
+  static bool enter(reader_slot& slot) noexcept {
+    if (slot.epoch.load(std::memory_order_relaxed) != 0) return false;  // nested
     slot.epoch.store(epoch_.load(std::memory_order_acquire), std::memory_order_relaxed);
-    if (asymmetric_) {
+    if (asymmetric_.load(std::memory_order_relaxed)) {
       std::atomic_signal_fence(std::memory_order_seq_cst);
     } else {
       std::atomic_thread_fence(std::memory_order_seq_cst);
     }
+    return true;
   }
 
-  void leave(reader_slot& slot) noexcept {
-    if (--slot.nesting == 0) slot.epoch.store(0, std::memory_order_release);
-  }
+  static void leave(reader_slot& slot) noexcept { slot.epoch.store(0, std::memory_order_release); }
 
-  reader_slot& local_slot() {
+  static reader_slot& local_slot() {
     reader_slot* slot = tls_slot;
     return slot ? *slot : claim_slot();
   }
 
   // Writer side: call after making the old object unreachable; returns the
   // tag to keep with it.
-  std::uint64_t retire_tag() noexcept {
+  static std::uint64_t retire_tag() noexcept {
     return epoch_.fetch_add(1, std::memory_order_acq_rel) + 1;
   }
 
   // Objects tagged at or below the returned epoch are no longer read.
-  std::uint64_t safe_epoch() noexcept {
+  static std::uint64_t safe_epoch() noexcept {
     heavy_fence();
     std::uint64_t oldest = epoch_.load(std::memory_order_acquire);
     for (auto* slot = slots_.load(std::memory_order_acquire); slot; slot = slot->next) {
@@ -77,33 +72,34 @@ class epoch_domain {
   }
 
  private:
-  epoch_domain() {
+  static void heavy_fence() noexcept {
 #if defined(HERALD_HAS_MEMBARRIER)
-    asymmetric_ = ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-#endif
-  }
-
-  void heavy_fence() noexcept {
-    if (!asymmetric_) {
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      return;
+    static std::once_flag registration;
+    std::call_once(registration, [] {
+      // Readers switch to the light fence only after this succeeded; until
+      // they see the flag they keep using full fences, which is always safe.
+      if (::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
+        asymmetric_.store(true, std::memory_order_release);
+      }
+    });
+    if (asymmetric_.load(std::memory_order_acquire)) {
+      if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+      // A forked child starts unregistered: register and try again; failing
+      // that, the global barrier is slow but needs no registration.
+      if (::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 &&
+          ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
+        return;
+      }
+      if (::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0) return;
+      std::abort();  // no way left to order readers: freeing now could corrupt memory
     }
-#if defined(HERALD_HAS_MEMBARRIER)
-    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
-    // A forked child starts unregistered: register and try again; failing
-    // that, the global barrier is slow but needs no registration.
-    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 &&
-        ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
-      return;
-    }
-    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0) return;
-    std::abort();  // no way left to order readers: freeing now could corrupt memory
 #endif
+    std::atomic_thread_fence(std::memory_order_seq_cst);
   }
 
   // Slots live as long as the process; a thread that exits gives its slot
   // back for the next thread, so the list is as long as the peak thread count.
-  reader_slot& claim_slot() {
+  static reader_slot& claim_slot() {
     for (auto* slot = slots_.load(std::memory_order_acquire); slot; slot = slot->next) {
       bool expected = false;
       if (!slot->in_use.load(std::memory_order_relaxed) &&
@@ -126,7 +122,6 @@ class epoch_domain {
       ~releaser() {
         if (!slot) return;
         slot->epoch.store(0, std::memory_order_release);
-        slot->nesting = 0;
         slot->in_use.store(false, std::memory_order_release);
         tls_slot = nullptr;
       }
@@ -137,12 +132,11 @@ class epoch_domain {
     return *slot;
   }
 
-  // Trivially initialized, so reading it on the hot path is a plain TLS load.
+  // All constant-initialized: the read path touches no guard variable.
   static inline constinit thread_local reader_slot* tls_slot = nullptr;
-
-  std::atomic<std::uint64_t> epoch_{1};
-  std::atomic<reader_slot*> slots_{nullptr};
-  bool asymmetric_ = false;
+  static inline constinit std::atomic<std::uint64_t> epoch_{1};
+  static inline constinit std::atomic<reader_slot*> slots_{nullptr};
+  static inline constinit std::atomic<bool> asymmetric_{false};
 };
 
 }  // namespace herald::detail

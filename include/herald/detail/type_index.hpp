@@ -6,17 +6,32 @@
 
 namespace herald::detail {
 
-inline std::size_t next_type_index() noexcept {
-  static std::atomic<std::size_t> next{0};
-  return next.fetch_add(1, std::memory_order_relaxed);
+// How many event types a program may dispatch on; indexes past it share the
+// last one, which nothing may subscribe to, so lookups need no bounds check.
+inline constexpr std::size_t max_type_indexes = std::size_t{1} << 14;
+inline constexpr std::size_t overflow_type_index = max_type_indexes - 1;
+
+inline constinit std::atomic<std::size_t> last_type_index{0};
+
+// Zero until T first asks; constant-initialized, so reading it needs no
+// guard and is safe even during static initialization.
+template <class T>
+inline constinit std::atomic<std::size_t> type_index_of{0};
+
+[[gnu::noinline]] inline std::size_t assign_type_index(std::atomic<std::size_t>& slot) noexcept {
+  std::size_t mine = last_type_index.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (mine > overflow_type_index) mine = overflow_type_index;
+  std::size_t expected = 0;
+  // Two threads may race to name T: the first wins, the other's number is unused.
+  return slot.compare_exchange_strong(expected, mine, std::memory_order_relaxed) ? mine : expected;
 }
 
-// A small dense number per event type, so that dispatch finds a type's
-// handlers by indexing an array: no string hashing, no map lookup.
+// A small dense number per event type (from 1), so that dispatch finds a
+// type's handlers by indexing an array: no string hashing, no map lookup.
 template <class T>
-std::size_t type_index() noexcept {
-  static const std::size_t index = next_type_index();
-  return index;
+inline std::size_t type_index() noexcept {
+  std::size_t index = type_index_of<T>.load(std::memory_order_relaxed);
+  return index != 0 ? index : assign_type_index(type_index_of<T>);
 }
 
 }  // namespace herald::detail
