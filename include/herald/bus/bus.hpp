@@ -223,19 +223,24 @@ class basic_bus {
   /// `const T&` or `const herald::message<T>&`.
   template <class T, class Handler>
   [[nodiscard]] subscription subscribe(Handler&& handler) {
-    static_assert(detail::check_event<T>());
-    static_assert(detail::check_handler<T, std::decay_t<Handler>>());
-    return add<T>(std::forward<Handler>(handler), detail::no_filter{});
+    // Each check stops at its own static_assert, so misuse reads as one error.
+    if constexpr (detail::check_event<T>() && detail::check_handler<T, std::decay_t<Handler>>()) {
+      return add<T>(std::forward<Handler>(handler), detail::no_filter{});
+    } else {
+      return {};
+    }
   }
 
   /// Like subscribe<T>(handler), for the events `filter` returns true for.
   /// The filter, like the handler, takes `const T&` or `const message<T>&`.
   template <class T, class Filter, class Handler>
   [[nodiscard]] subscription subscribe(Filter&& filter, Handler&& handler) {
-    static_assert(detail::check_event<T>());
-    static_assert(detail::check_filter<T, std::decay_t<Filter>>());
-    static_assert(detail::check_handler<T, std::decay_t<Handler>>());
-    return add<T>(std::forward<Handler>(handler), std::forward<Filter>(filter));
+    if constexpr (detail::check_event<T>() && detail::check_filter<T, std::decay_t<Filter>>() &&
+                  detail::check_handler<T, std::decay_t<Handler>>()) {
+      return add<T>(std::forward<Handler>(handler), std::forward<Filter>(filter));
+    } else {
+      return {};
+    }
   }
 
   /// Calls the current handlers of T. The message's attributes are made only
@@ -243,8 +248,7 @@ class basic_bus {
   template <class T>
     requires(!detail::is_message<T>::value)
   void publish(const T& event) {
-    static_assert(detail::check_event<T>());
-    dispatch<T>(&event, nullptr);
+    if constexpr (detail::check_event<T>()) dispatch<T>(&event, nullptr);
   }
 
   /// Calls the current handlers of T with this message. Attributes left
@@ -252,9 +256,10 @@ class basic_bus {
   /// on this thread, correlation id, causation id and traceparent.
   template <class T>
   void publish(message<T> m) {
-    static_assert(detail::check_event<T>());
-    complete(m);
-    dispatch<T>(&m.data, &m);
+    if constexpr (detail::check_event<T>()) {
+      complete(m);
+      dispatch<T>(&m.data, &m);
+    }
   }
 
   /// Queues the event for delivery on the executor given in bus_options and
@@ -263,24 +268,26 @@ class basic_bus {
   template <class T>
     requires(!detail::is_message<T>::value)
   void publish_async(const T& event) {
-    static_assert(detail::check_event<T>());
-    auto& queue = async_queue();
-    if (detail::current_frame) {  // inside a handler: capture the context now
-      publish_async(message<T>(event));
-      return;
+    if constexpr (detail::check_event<T>()) {
+      auto& queue = async_queue();
+      if (detail::current_frame) {  // inside a handler: capture the context now
+        publish_async(message<T>(event));
+        return;
+      }
+      queue.push([this, event] { publish(event); });
     }
-    queue.push([this, event] { publish(event); });
   }
 
   /// publish_async for a message; blanks are filled now, as publish() does.
   template <class T>
   void publish_async(message<T> m) {
-    static_assert(detail::check_event<T>());
-    auto& queue = async_queue();
-    complete(m);
-    queue.push([this, m = std::make_unique<message<T>>(std::move(m))]() mutable {
-      publish(std::move(*m));
-    });
+    if constexpr (detail::check_event<T>()) {
+      auto& queue = async_queue();
+      complete(m);
+      queue.push([this, m = std::make_unique<message<T>>(std::move(m))]() mutable {
+        publish(std::move(*m));
+      });
+    }
   }
 
   /// Waits until every message publish_async queued before this call has

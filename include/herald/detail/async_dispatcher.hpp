@@ -35,7 +35,9 @@ class async_dispatcher {
   ~async_dispatcher() {
     closing_.store(true, std::memory_order_relaxed);
     drain();
-    while (active_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    // A drain task may still be deciding to leave; it touches nothing of
+    // ours after it counts itself out.
+    while (tasks_alive_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   }
 
   void push(small_task task) {
@@ -72,7 +74,8 @@ class async_dispatcher {
   void drain() {
     for (unsigned spins = 0; pending_.load(std::memory_order_acquire) > 0; ++spins) {
       if (active_.load(std::memory_order_acquire) == 0 && ring_.ready() && try_acquire()) {
-        drain_loop();
+        tasks_alive_.fetch_add(1, std::memory_order_relaxed);
+        run_drain_task();
         continue;
       }
       if (spins < 64) {
@@ -104,13 +107,21 @@ class async_dispatcher {
 
   void start_drainer_if_needed() {
     if (active_.load(std::memory_order_seq_cst) >= max_drainers_ || !try_acquire()) return;
+    tasks_alive_.fetch_add(1, std::memory_order_relaxed);
     try {
-      runner_.post([this] { drain_loop(); });
+      runner_.post([this] { run_drain_task(); });
     } catch (...) {
       // The message stays queued: drain() or the destructor delivers it.
+      tasks_alive_.fetch_sub(1, std::memory_order_relaxed);
       active_.fetch_sub(1, std::memory_order_seq_cst);
       throw;
     }
+  }
+
+  void run_drain_task() {
+    drain_loop();
+    // The last touch of *this: after it the destructor may free us.
+    tasks_alive_.fetch_sub(1, std::memory_order_release);
   }
 
   void drain_loop() {
@@ -173,7 +184,8 @@ class async_dispatcher {
   bounded_ring<small_task> ring_;
   const overflow_policy policy_;
   const std::size_t max_drainers_;
-  std::atomic<std::size_t> active_{0};
+  std::atomic<std::size_t> active_{0};      // drain tasks entitled to pop
+  std::atomic<std::size_t> tasks_alive_{0};  // drain tasks posted and not yet finished
   std::atomic<std::int64_t> pending_{0};  // queued or running
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint32_t> space_{0};
