@@ -41,7 +41,11 @@ class async_dispatcher {
   }
 
   void push(small_task task) {
-    while (!ring_.try_push(task)) {
+    for (;;) {
+      // Read before trying: a pop between a failed push and the wait must
+      // still wake the wait (it would otherwise wait on a ring already empty).
+      auto space_seen = space_.load(std::memory_order_seq_cst);
+      if (ring_.try_push(task)) break;
       switch (policy_) {
         case overflow_policy::reject:
           throw overflow_error("publish_async: the bus queue is full (" +
@@ -59,7 +63,7 @@ class async_dispatcher {
           break;
         }
         case overflow_policy::block:
-          wait_for_space();
+          wait_for_space(space_seen);
           break;
       }
     }
@@ -161,14 +165,13 @@ class async_dispatcher {
     if (space_waiters_.load(std::memory_order_seq_cst) > 0) space_.notify_all();
   }
 
-  void wait_for_space() {
+  void wait_for_space(std::uint32_t seen) {
     if (on_drain_thread()) {
       throw overflow_error(
           "publish_async from a handler on its own bus found the queue full; blocking here "
           "would deadlock, because this thread is the one that empties it. Use "
           "overflow_policy::reject or drop_oldest, a larger queue_capacity, or publish()");
     }
-    auto seen = space_.load(std::memory_order_seq_cst);
     for (int i = 0; i < 64; ++i) {
       if (space_.load(std::memory_order_acquire) != seen) return;
       std::this_thread::yield();
