@@ -60,6 +60,32 @@ herald::bus_options async_options(herald::thread_pool& pool, std::size_t capacit
   return options;
 }
 
+// A bus with a queue of 4 whose one drain thread is parked in the handler of
+// message 0 until held.open(): what is published next stays queued.
+struct parked_bus {
+  explicit parked_bus(herald::overflow_policy policy)
+      : bus(async_options(pool, 4, policy)),
+        subscription(bus.subscribe<tick>([this](const tick& t) {
+          if (t.n == 0) held.wait();
+          seen.push_back(t.n);
+        })) {
+    bus.publish_async(tick{0});
+    REQUIRE(held.someone_waiting());
+  }
+
+  // Even when a check failed early: never leave the drain thread parked.
+  ~parked_bus() {
+    held.open();
+    bus.drain();
+  }
+
+  herald::thread_pool pool{1};
+  herald::bus bus;
+  gate held;
+  std::vector<int> seen;  // written by the drain thread, read after drain()
+  herald::subscription subscription;
+};
+
 }  // namespace
 
 TEST_CASE("publish_async delivers on the pool, in order, and drain waits for it", "[bus][async]") {
@@ -79,75 +105,47 @@ TEST_CASE("publish_async delivers on the pool, in order, and drain waits for it"
 }
 
 TEST_CASE("overflow_policy::reject throws overflow_error and queues nothing", "[bus][async]") {
-  herald::thread_pool pool(1);
-  herald::bus bus(async_options(pool, 4, herald::overflow_policy::reject));
-  gate held;
-  std::vector<int> seen;
-  auto s = bus.subscribe<tick>([&](const tick& t) {
-    if (t.n == 0) held.wait();
-    seen.push_back(t.n);
-  });
-  bus.publish_async(tick{0});
-  REQUIRE(held.someone_waiting());  // the drain thread is parked on message 0
-  for (int i = 1; i <= 4; ++i) bus.publish_async(tick{i});  // fills the queue
+  parked_bus p(herald::overflow_policy::reject);
+  for (int i = 1; i <= 4; ++i) p.bus.publish_async(tick{i});  // fills the queue
   try {
-    bus.publish_async(tick{5});
+    p.bus.publish_async(tick{5});
     FAIL("a full queue accepted a message under reject");
   } catch (const herald::overflow_error& e) {
     CHECK(e.code() == herald::errc::overflow);
     CHECK_THAT(e.what(), herald_test::contains("queue is full (4 messages)"));
   }
-  held.open();
-  bus.drain();
-  CHECK(seen == std::vector<int>{0, 1, 2, 3, 4});
-  CHECK(bus.dropped() == 0);
+  p.held.open();
+  p.bus.drain();
+  CHECK(p.seen == std::vector<int>{0, 1, 2, 3, 4});
+  CHECK(p.bus.dropped() == 0);
 }
 
 TEST_CASE("overflow_policy::drop_oldest discards the oldest and counts it", "[bus][async]") {
-  herald::thread_pool pool(1);
-  herald::bus bus(async_options(pool, 4, herald::overflow_policy::drop_oldest));
-  gate held;
-  std::vector<int> seen;
-  auto s = bus.subscribe<tick>([&](const tick& t) {
-    if (t.n == 0) held.wait();
-    seen.push_back(t.n);
-  });
-  bus.publish_async(tick{0});
-  REQUIRE(held.someone_waiting());
-  for (int i = 1; i <= 10; ++i) bus.publish_async(tick{i});
-  held.open();
-  bus.drain();
-  CHECK(seen == std::vector<int>{0, 7, 8, 9, 10});
-  CHECK(bus.dropped() == 6);
+  parked_bus p(herald::overflow_policy::drop_oldest);
+  for (int i = 1; i <= 10; ++i) p.bus.publish_async(tick{i});
+  p.held.open();
+  p.bus.drain();
+  CHECK(p.seen == std::vector<int>{0, 7, 8, 9, 10});
+  CHECK(p.bus.dropped() == 6);
 }
 
 TEST_CASE("overflow_policy::block makes the publisher wait for room, losing nothing",
           "[bus][async]") {
-  herald::thread_pool pool(1);
-  herald::bus bus(async_options(pool, 4, herald::overflow_policy::block));
-  gate held;
-  std::vector<int> seen;
-  auto s = bus.subscribe<tick>([&](const tick& t) {
-    if (t.n == 0) held.wait();
-    seen.push_back(t.n);
-  });
-  bus.publish_async(tick{0});
-  REQUIRE(held.someone_waiting());
-  for (int i = 1; i <= 4; ++i) bus.publish_async(tick{i});
+  parked_bus p(herald::overflow_policy::block);
+  for (int i = 1; i <= 4; ++i) p.bus.publish_async(tick{i});
   std::atomic<bool> published{false};
   std::thread publisher([&] {
-    bus.publish_async(tick{5});  // blocks: the queue is full
+    p.bus.publish_async(tick{5});  // blocks: the queue is full
     published = true;
   });
-  // The publisher cannot finish while the gate is shut; it is not a timing
-  // assertion: nothing can empty the queue until open().
+  // Not a timing assertion: nothing can empty the queue before open().
   CHECK_FALSE(published.load());
-  held.open();
+  p.held.open();
   publisher.join();
-  bus.drain();
+  p.bus.drain();
   CHECK(published.load());
-  CHECK(seen == std::vector<int>{0, 1, 2, 3, 4, 5});
-  CHECK(bus.dropped() == 0);
+  CHECK(p.seen == std::vector<int>{0, 1, 2, 3, 4, 5});
+  CHECK(p.bus.dropped() == 0);
 }
 
 TEST_CASE("a full queue under block, published to from its own drain thread, fails instead of "
