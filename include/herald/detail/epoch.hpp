@@ -37,7 +37,9 @@ class epoch_domain {
   // last use of what they pointed to. Returns whether this is the outermost
   // entry on this thread; only that one leaves.
   static bool enter(reader_slot& slot) noexcept {
-    if (slot.epoch.load(std::memory_order_relaxed) != 0) return false;  // nested
+    if (slot.epoch.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+      return false;  // nested
+    }
     slot.epoch.store(epoch_.load(std::memory_order_acquire), std::memory_order_relaxed);
     if (asymmetric_.load(std::memory_order_relaxed)) {
       std::atomic_signal_fence(std::memory_order_seq_cst);
