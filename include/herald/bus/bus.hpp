@@ -66,51 +66,36 @@ struct handler_list {
 // store here is on the publish path, so the frame holds only what it must.
 template <class T>
 struct typed_frame : dispatch_frame {
-  // Where the message is lives in attributes_of itself, so that a plain
-  // publish stores no message pointer: given (the publisher's), not yet
-  // made, or made in `storage`.
-  typed_frame(const T* payload_in, const message<T>* given_in, const std::string& source_in)
-      : dispatch_frame(given_in ? &given : &unmade), payload(payload_in), source(&source_in) {
-    if (given_in) given_message = given_in;
-  }
+  typed_frame(const T* payload_in, const message<T>* message_in, const std::string& source_in)
+      : dispatch_frame(&attributes_of_frame), payload(payload_in), msg(message_in),
+        source(&source_in) {}
 
   ~typed_frame() {
-    if (attributes_of == &made) made_message()->~message<T>();
+    if (msg == made()) made()->~message<T>();
   }
 
   const message<T>& get() {
-    if (attributes_of == &given) return *given_message;
-    if (attributes_of == &unmade) make();
-    return *made_message();
+    if (!msg) {
+      auto* fresh = ::new (static_cast<void*>(storage)) message<T>(*payload);
+      msg = fresh;  // from here on the destructor owns it
+      fresh->id = new_id();
+      fresh->source = *source;
+      fresh->time = std::chrono::system_clock::now();
+      inherit_context(*fresh, parent);
+    }
+    return *msg;
   }
 
-  static const attributes& given(dispatch_frame& f) {
-    return *static_cast<typed_frame&>(f).given_message;
-  }
-  static const attributes& unmade(dispatch_frame& f) { return static_cast<typed_frame&>(f).get(); }
-  static const attributes& made(dispatch_frame& f) {
-    return *static_cast<typed_frame&>(f).made_message();
+  static const attributes& attributes_of_frame(dispatch_frame& f) {
+    return static_cast<typed_frame&>(f).get();
   }
 
-  void make() {
-    auto* fresh = ::new (static_cast<void*>(storage)) message<T>(*payload);
-    attributes_of = &made;  // from here on the destructor owns it
-    fresh->id = new_id();
-    fresh->source = *source;
-    fresh->time = std::chrono::system_clock::now();
-    inherit_context(*fresh, parent);
-  }
-
-  message<T>* made_message() noexcept {
-    return std::launder(reinterpret_cast<message<T>*>(storage));
-  }
+  message<T>* made() noexcept { return std::launder(reinterpret_cast<message<T>*>(storage)); }
 
   const T* payload;
+  const message<T>* msg;
   const std::string* source;
-  union {
-    const message<T>* given_message;  // only while attributes_of == &given
-    alignas(message<T>) unsigned char storage[sizeof(message<T>)];
-  };
+  alignas(message<T>) unsigned char storage[sizeof(message<T>)];
 };
 
 // Which argument a handler or predicate takes; plain T is preferred because
