@@ -15,6 +15,7 @@ enum class errc {
   limit_exceeded = 3,    ///< input is larger or deeper than the decode limits allow
   overflow = 4,          ///< a bounded queue was full and its policy is `reject`
   stopped = 5,           ///< work was offered to an executor that has stopped
+  invalid_pattern = 6,   ///< an event pattern breaks the pattern language's rules
 };
 
 /// The code's stable name, as docs/errors.md lists it.
@@ -25,6 +26,7 @@ enum class errc {
     case errc::limit_exceeded: return "limit_exceeded";
     case errc::overflow: return "overflow";
     case errc::stopped: return "stopped";
+    case errc::invalid_pattern: return "invalid_pattern";
   }
   return "unknown";
 }
@@ -61,6 +63,19 @@ class decode_error : public error {
 class overflow_error : public error {
  public:
   explicit overflow_error(const std::string& message) : error(errc::overflow, message) {}
+};
+
+/// Thrown by event_pattern::parse: path() is where in the pattern the
+/// offending part is, e.g. "detail.state[0].prefix".
+class pattern_error : public error {
+ public:
+  pattern_error(std::string path, const std::string& message)
+      : error(errc::invalid_pattern, message), path_(std::move(path)) {}
+
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
 };
 
 }  // namespace herald

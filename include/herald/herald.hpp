@@ -12,6 +12,7 @@
 #include "herald/bus/thread_pool.hpp"
 #include "herald/clock.hpp"
 #include "herald/codec.hpp"
+#include "herald/routing/event_pattern.hpp"
 #include "herald/envelope.hpp"
 #include "herald/error.hpp"
 #include "herald/event.hpp"
