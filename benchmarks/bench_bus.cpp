@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <functional>
-#include <map>
 #include <string>
 #include <thread>
 #include <utility>
@@ -20,6 +19,8 @@
 #include <herald/bus/bus.hpp>
 #include <herald/bus/thread_pool.hpp>
 #include <herald/codec.hpp>
+
+#include "ratio_reporter.hpp"
 
 namespace {
 
@@ -209,66 +210,16 @@ void BM_bus_publish_async(benchmark::State& state) {
 }
 BENCHMARK(BM_bus_publish_async)->UseRealTime();
 
-// Prints the table as usual, then each target as a ratio within this run.
-class ratio_reporter : public benchmark::ConsoleReporter {
- public:
-  ratio_reporter() : ConsoleReporter(OO_None) {}
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& run : runs) {
-      if (run.error_occurred) continue;
-      auto rate = run.counters.find("items_per_second");
-      if (rate == run.counters.end()) continue;
-      // With --benchmark_repetitions the median is the figure; else the one run.
-      if (run.run_type == Run::RT_Aggregate && run.aggregate_name == "median") {
-        medians_[run.run_name.str()] = rate->second;
-      } else if (run.run_type == Run::RT_Iteration) {
-        singles_[run.run_name.str()] = rate->second;
-      }
-    }
-  }
-
-  void Finalize() override {
-    ConsoleReporter::Finalize();
-    fmt::print("\nratios (time per item, herald / baseline; lower is better{})\n",
-               medians_.empty() ? "" : "; medians of the repetitions");
-    // {herald, baseline, target}: herald's time per item at most target x the baseline's.
-    const std::tuple<const char*, const char*, double> targets[] = {
-        {"BM_local_bus_publish/1", "BM_baseline_std_function/1", 1.3},
-        {"BM_local_bus_publish/10", "BM_baseline_std_function/10", 1.1},
-        {"BM_bus_publish/1", "BM_baseline_std_function/1", 3.0},
-        {"BM_bus_publish/10", "BM_baseline_std_function/10", 1.3},
-        {"BM_bus_publish/1", "BM_baseline_signals2/1", 1.0 / 7.0},
-        {"BM_envelope_roundtrip", "BM_baseline_json_roundtrip", 1.3},
-        {"BM_bus_publish_async/real_time", "BM_baseline_queue_1p1c/real_time", 1.0 / 0.7},
-    };
-    for (const auto& [ours, theirs, target] : targets) {
-      double a = rate_of(ours), b = rate_of(theirs);
-      if (a <= 0 || b <= 0) continue;
-      double ratio = b / a;  // time ratio = inverse rate ratio
-      fmt::print("  {:<32} / {:<34} = {:6.3f}  (target <= {:.3f})  {}\n", ours, theirs, ratio,
-                 target, ratio <= target ? "met" : "MISSED");
-    }
-  }
-
- private:
-  double rate_of(const std::string& name) const {
-    if (auto m = medians_.find(name); m != medians_.end()) return m->second;
-    if (auto s = singles_.find(name); s != singles_.end()) return s->second;
-    return 0;
-  }
-
-  std::map<std::string, double> medians_, singles_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  ratio_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return herald_bench::run(
+      argc, argv,
+      {{"BM_local_bus_publish/1", "BM_baseline_std_function/1", 1.3},
+       {"BM_local_bus_publish/10", "BM_baseline_std_function/10", 1.1},
+       {"BM_bus_publish/1", "BM_baseline_std_function/1", 3.0},
+       {"BM_bus_publish/10", "BM_baseline_std_function/10", 1.3},
+       {"BM_bus_publish/1", "BM_baseline_signals2/1", 1.0 / 7.0},
+       {"BM_envelope_roundtrip", "BM_baseline_json_roundtrip", 1.3},
+       {"BM_bus_publish_async/real_time", "BM_baseline_queue_1p1c/real_time", 1.0 / 0.7}});
 }

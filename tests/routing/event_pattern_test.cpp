@@ -285,6 +285,15 @@ TEST_CASE("invalid patterns are refused at parse time, naming the path", "[routi
   CHECK_THROWS_AS(herald::event_pattern::parse(std::string_view("{not json")), herald::pattern_error);
 }
 
+TEST_CASE("a pattern parses from a literal, a std::string, a string_view or a json", "[routing]") {
+  auto event = nlohmann::json::parse(R"({"a":1})");
+  std::string text = R"({"a":[1]})";
+  CHECK(herald::event_pattern::parse(R"({"a":[1]})").matches(event));
+  CHECK(herald::event_pattern::parse(text).matches(event));
+  CHECK(herald::event_pattern::parse(std::string_view(text)).matches(event));
+  CHECK(herald::event_pattern::parse(nlohmann::json::parse(text)).matches(event));
+}
+
 TEST_CASE("a pattern matches a CloudEvent's structured JSON form", "[routing]") {
   auto pattern = herald::event_pattern::parse(std::string_view(R"({
     "type": ["home.sensor.temperature"],

@@ -355,7 +355,9 @@ inline void parse_anything_but(matcher& m, const nlohmann::json& v, const std::s
     fail(path, "anything-but takes a string, a number, an array of them, or one of "
                "{\"prefix\"}, {\"suffix\"}, {\"equals-ignore-case\"}, {\"wildcard\"}");
   }
-  const auto& [name, operand] = *v.items().begin();
+  const auto only = v.begin();  // an object of one member
+  const std::string& name = only.key();
+  const nlohmann::json& operand = only.value();
   std::string inner = member_path(path, name);
   if (name == "prefix") {
     m.kind = op::anything_but_prefix;
@@ -437,7 +439,9 @@ inline matcher parse_matcher(const nlohmann::json& v, const std::string& path) {
   if (v.size() != 1) {
     fail(path, "a matching object holds exactly one operator, got " + std::to_string(v.size()));
   }
-  const auto& [name, operand] = *v.items().begin();
+  const auto only = v.begin();  // an object of one member
+  const std::string& name = only.key();
+  const nlohmann::json& operand = only.value();
   std::string inner = member_path(path, name);
   if (name == "prefix") {
     parse_affix(m, operand, inner, "prefix", op::prefix, op::prefix_ignore_case);
@@ -509,6 +513,9 @@ inline node parse_node(const nlohmann::json& object, const std::string& path) {
 
 }  // namespace detail::pattern
 
+template <class Target>
+class rule_set;
+
 /// An event pattern with the semantics of Amazon EventBridge, matched against
 /// an event's JSON form — for CloudEvents, the structured-mode object:
 /// attributes at the top level, the payload under "data".
@@ -531,12 +538,20 @@ class event_pattern {
     return parse(parsed);
   }
 
+  /// Text overloads, so that a literal or a std::string is read as JSON text
+  /// rather than turned into a JSON string value.
+  static event_pattern parse(const char* json) { return parse(std::string_view(json)); }
+  static event_pattern parse(const std::string& json) { return parse(std::string_view(json)); }
+
   /// Whether `event` satisfies every field of the pattern.
   [[nodiscard]] bool matches(const nlohmann::json& event) const {
     return detail::pattern::matches_node(root_, &event);
   }
 
  private:
+  template <class Target>
+  friend class rule_set;  // indexes rules by their required fields
+
   detail::pattern::node root_;
 };
 

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>      // sort, unique, erase
+#include <cstddef>        // slots
+#include <cstdint>        // rule ids
+#include <functional>     // std::equal_to<> for heterogeneous lookup
+#include <optional>       // removed rules leave empty slots
+#include <string>         // index keys
+#include <string_view>    // lookups without copies
+#include <unordered_map>  // value -> rules
+#include <utility>        // std::move
+#include <vector>         // rules, candidates
+
+#include <nlohmann/json.hpp>  // events are JSON
+
+#include "herald/routing/event_pattern.hpp"
+
+namespace herald {
+
+/// Many event patterns, each with a target; match() returns the targets of
+/// every rule whose pattern matches, in the order the rules were added.
+///
+/// Each rule is indexed by one field it requires an exact value for (the one
+/// whose values select the fewest rules so far); an event then looks up its own values
+/// for the indexed fields and checks only the rules found there, plus the
+/// rules that require no exact value. The answer is always exactly what
+/// matching each pattern alone would give: every candidate is checked in full.
+///
+/// add() and remove() must not run concurrently with anything else; match()
+/// may run on many threads at once.
+template <class Target>
+class rule_set {
+ public:
+  using rule_id = std::uint64_t;
+
+  /// Adds a rule; the returned id removes it.
+  rule_id add(event_pattern pattern, Target target) {
+    rule_id id = ++last_id_;
+    std::size_t slot = rules_.size();
+    rules_.push_back(rule{id, std::move(pattern), std::move(target)});
+    std::vector<std::string> path;
+    std::vector<candidate_key> keys;
+    required_exact_fields(rules_.back()->pattern.root_, path, keys);
+    if (keys.empty()) {
+      unindexed_.push_back(slot);
+    } else {
+      // The field whose values currently select the fewest rules, so that
+      // rules spread over the index instead of piling up on one common key.
+      const candidate_key* best = nullptr;
+      std::size_t best_cost = 0;
+      for (const auto& key : keys) {
+        std::size_t cost = crowding(key);
+        if (!best || cost < best_cost) {
+          best = &key;
+          best_cost = cost;
+        }
+      }
+      auto& index = index_for(best->path);
+      for (const auto& m : best->field->leaf) index.add(m, slot);
+    }
+    ++size_;
+    return id;
+  }
+
+  /// Removes a rule; false if there is none with this id.
+  bool remove(rule_id id) {
+    for (std::size_t slot = 0; slot < rules_.size(); ++slot) {
+      if (rules_[slot] && rules_[slot]->id == id) {
+        rules_[slot].reset();
+        std::erase(unindexed_, slot);
+        for (auto& index : indexes_) index.erase(slot);
+        --size_;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+  /// Calls `on_match(const Target&)` for each matching rule, in the order added.
+  template <class F>
+  void for_each_match(const nlohmann::json& event, F&& on_match) const {
+    std::vector<std::size_t> candidates(unindexed_);
+    for (const auto& index : indexes_) {
+      visit_values(event, index.path, 0, [&](const nlohmann::json& value) {
+        if (const auto* slots = index.find(value)) {
+          candidates.insert(candidates.end(), slots->begin(), slots->end());
+        }
+      });
+    }
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    for (std::size_t slot : candidates) {
+      const auto& r = rules_[slot];
+      if (r && r->pattern.matches(event)) on_match(r->target);
+    }
+  }
+
+  /// The targets of every matching rule, in the order added.
+  [[nodiscard]] std::vector<Target> match(const nlohmann::json& event) const {
+    std::vector<Target> out;
+    for_each_match(event, [&](const Target& t) { out.push_back(t); });
+    return out;
+  }
+
+ private:
+  struct rule {
+    rule_id id;
+    event_pattern pattern;
+    Target target;
+  };
+
+  struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+
+  using slots = std::vector<std::size_t>;
+
+  struct value_index {
+    std::vector<std::string> path;
+    std::unordered_map<std::string, slots, string_hash, std::equal_to<>> strings;
+    std::unordered_map<double, slots> numbers;  // 5 and 5.0 are one key, as they match
+    slots trues, falses, nulls;
+
+    void add(const detail::pattern::matcher& m, std::size_t slot) {
+      using detail::pattern::op;
+      switch (m.kind) {
+        case op::exact_string: strings[m.text].push_back(slot); break;
+        case op::exact_number: numbers[m.number == 0 ? 0.0 : m.number].push_back(slot); break;
+        case op::exact_bool: (m.flag ? trues : falses).push_back(slot); break;
+        default: nulls.push_back(slot); break;  // choose_key admits only exact values
+      }
+    }
+
+    std::size_t count(const detail::pattern::matcher& m) const {
+      using detail::pattern::op;
+      switch (m.kind) {
+        case op::exact_string: {
+          auto it = strings.find(std::string_view(m.text));
+          return it == strings.end() ? 0 : it->second.size();
+        }
+        case op::exact_number: {
+          auto it = numbers.find(m.number == 0 ? 0.0 : m.number);
+          return it == numbers.end() ? 0 : it->second.size();
+        }
+        case op::exact_bool: return (m.flag ? trues : falses).size();
+        default: return nulls.size();
+      }
+    }
+
+    void erase(std::size_t slot) {
+      for (auto& [key, list] : strings) std::erase(list, slot);
+      for (auto& [key, list] : numbers) std::erase(list, slot);
+      std::erase(trues, slot);
+      std::erase(falses, slot);
+      std::erase(nulls, slot);
+    }
+
+    const slots* find(const nlohmann::json& v) const {
+      if (v.is_string()) {
+        auto it = strings.find(std::string_view(v.get_ref<const std::string&>()));
+        return it == strings.end() ? nullptr : &it->second;
+      }
+      if (v.is_number()) {
+        double d = v.get<double>();
+        auto it = numbers.find(d == 0 ? 0.0 : d);
+        return it == numbers.end() ? nullptr : &it->second;
+      }
+      if (v.is_boolean()) return v.get<bool>() ? &trues : &falses;
+      if (v.is_null()) return &nulls;
+      return nullptr;
+    }
+  };
+
+  static bool exact_only(const detail::pattern::field& f) {
+    using detail::pattern::op;
+    for (const auto& m : f.leaf) {
+      if (m.kind != op::exact_string && m.kind != op::exact_number && m.kind != op::exact_bool &&
+          m.kind != op::exact_null) {
+        return false;
+      }
+    }
+    return !f.leaf.empty();
+  }
+
+  struct candidate_key {
+    std::vector<std::string> path;
+    const detail::pattern::field* field;
+  };
+
+  // Fields the pattern requires an exact value for, through nested objects
+  // but never inside "$or" (an alternative is not required).
+  static void required_exact_fields(const detail::pattern::node& n, std::vector<std::string>& path,
+                                    std::vector<candidate_key>& out) {
+    for (const auto& f : n.fields) {
+      path.push_back(f.name);
+      if (!f.nested.empty()) {
+        required_exact_fields(f.nested.front(), path, out);
+      } else if (exact_only(f)) {
+        out.push_back({path, &f});
+      }
+      path.pop_back();
+    }
+  }
+
+  // How many rules already sit under this key's values: what an event with
+  // one of them would have to check.
+  std::size_t crowding(const candidate_key& key) const {
+    std::size_t total = key.field->leaf.size();  // fewer alternatives break ties
+    for (const auto& index : indexes_) {
+      if (index.path != key.path) continue;
+      for (const auto& m : key.field->leaf) total += index.count(m);
+    }
+    return total;
+  }
+
+  value_index& index_for(const std::vector<std::string>& path) {
+    for (auto& index : indexes_) {
+      if (index.path == path) return index;
+    }
+    indexes_.push_back(value_index{path, {}, {}, {}, {}, {}});
+    return indexes_.back();
+  }
+
+  // The event's leaf values at `path`, through arrays at any level.
+  template <class Visit>
+  static void visit_values(const nlohmann::json& v, const std::vector<std::string>& path,
+                           std::size_t depth, Visit&& visit) {
+    if (v.is_array()) {
+      for (const auto& e : v) visit_values(e, path, depth, visit);
+      return;
+    }
+    if (depth == path.size()) {
+      if (!v.is_object()) visit(v);
+      return;
+    }
+    if (!v.is_object()) return;
+    auto it = v.find(path[depth]);
+    if (it != v.end()) visit_values(*it, path, depth + 1, visit);
+  }
+
+  std::vector<std::optional<rule>> rules_;
+  std::vector<value_index> indexes_;
+  slots unindexed_;
+  rule_id last_id_ = 0;
+  std::size_t size_ = 0;
+};
+
+}  // namespace herald
