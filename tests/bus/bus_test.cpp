@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <herald/bus/bus.hpp>
+#include <herald/testing/manual_clock.hpp>
 
 #include <memory>
 #include <stdexcept>
@@ -284,6 +285,22 @@ TEMPLATE_LIST_TEST_CASE("attributes set by the publisher are kept", "[bus][causa
   CHECK(seen.source == "/checkout");
   CHECK(seen.subject == "order-1");
   CHECK(seen.traceparent == m.traceparent);
+}
+
+TEMPLATE_LIST_TEST_CASE("message times come from the bus's clock", "[bus][clock]", buses) {
+  herald::manual_clock clock;
+  herald::bus_options options;
+  options.clock = [&] { return clock.now(); };
+  TestType bus(options);
+  std::vector<herald::time_point> times;
+  auto a = bus.template subscribe<order_placed>(
+      [&](const herald::message<order_placed>& m) { times.push_back(*m.time); });
+  bus.publish(order_placed{1});
+  clock.advance(std::chrono::hours(24));
+  bus.publish(herald::message<order_placed>(order_placed{2}));
+  REQUIRE(times.size() == 2);
+  CHECK(times[1] - times[0] == std::chrono::hours(24));
+  CHECK(times[0] == clock.now() - std::chrono::hours(24));
 }
 
 TEMPLATE_LIST_TEST_CASE("after a publish, new publishes start new conversations",

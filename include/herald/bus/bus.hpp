@@ -66,9 +66,9 @@ struct handler_list {
 // store here is on the publish path, so the frame holds only what it must.
 template <class T>
 struct typed_frame : dispatch_frame {
-  typed_frame(const T* payload_in, const message<T>* message_in, const std::string& source_in)
+  typed_frame(const T* payload_in, const message<T>* message_in, const bus_options& options_in)
       : dispatch_frame(&attributes_of_frame), payload(payload_in), msg(message_in),
-        source(&source_in) {}
+        options(&options_in) {}
 
   ~typed_frame() {
     if (msg == made()) made()->~message<T>();
@@ -79,8 +79,8 @@ struct typed_frame : dispatch_frame {
       auto* fresh = ::new (static_cast<void*>(storage)) message<T>(*payload);
       msg = fresh;  // from here on the destructor owns it
       fresh->id = new_id();
-      fresh->source = *source;
-      fresh->time = std::chrono::system_clock::now();
+      fresh->source = options->source;
+      fresh->time = options->clock ? options->clock() : std::chrono::system_clock::now();
       inherit_context(*fresh, parent);
     }
     return *msg;
@@ -94,7 +94,7 @@ struct typed_frame : dispatch_frame {
 
   const T* payload;
   const message<T>* msg;
-  const std::string* source;
+  const bus_options* options;  // source and clock, for a message made here
   alignas(message<T>) unsigned char storage[sizeof(message<T>)];
 };
 
@@ -369,7 +369,7 @@ class basic_bus {
     typename read_scope::state state(*this);
     const auto* list = find_list(detail::type_index<T>());
     if (!list) return;
-    detail::typed_frame<T> frame(payload, m, options_.source);
+    detail::typed_frame<T> frame(payload, m, options_);
     for (const auto& entry : list->entries) {
       try {
         entry.invoke(entry.target, frame);
@@ -394,7 +394,7 @@ class basic_bus {
     if (m.id.empty()) m.id = new_id();
     if (m.source.empty()) m.source = options_.source;
     if (m.type.empty()) m.type = std::string(event_type_v<T>);
-    if (!m.time) m.time = std::chrono::system_clock::now();
+    if (!m.time) m.time = options_.clock ? options_.clock() : std::chrono::system_clock::now();
     detail::inherit_context(m, detail::current_frame);
   }
 
