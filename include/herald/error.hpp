@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <exception>    // std::exception_ptr, described for reports
 #include <stdexcept>    // std::runtime_error, the base users already catch
 #include <string>       // messages and attribute names are owned strings
 #include <string_view>  // to_string(errc)
@@ -78,4 +79,18 @@ class pattern_error : public error {
   std::string path_;
 };
 
+namespace detail {
+
+// The what() of a caught exception, for reports that must not throw again.
+inline std::string what_of(const std::exception_ptr& failure) {
+  try {
+    if (failure) std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+  }
+  return "an exception not derived from std::exception";
+}
+
+}  // namespace detail
 }  // namespace herald

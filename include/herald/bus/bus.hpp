@@ -391,12 +391,10 @@ class basic_bus {
 
   template <class T>
   void complete(message<T>& m) {
-    if (m.id.empty()) m.id = new_id();
-    if (m.source.empty()) m.source = options_.source;
-    if (m.type.empty()) m.type = std::string(event_type_v<T>);
-    if (!m.time) m.time = options_.clock ? options_.clock() : std::chrono::system_clock::now();
-    detail::inherit_context(m, detail::current_frame);
+    detail::fill_blank_attributes(m, event_type_v<T>, options_.source, [&] { return now(); });
   }
+
+  time_point now() const { return options_.clock ? options_.clock() : std::chrono::system_clock::now(); }
 
   detail::async_dispatcher& async_queue() {
     if (!async_) {

@@ -9,6 +9,7 @@
 
 #include "herald/attributes.hpp"
 #include "herald/clock.hpp"
+#include "herald/error.hpp"
 
 namespace herald {
 
@@ -28,15 +29,7 @@ struct handler_failure {
   std::exception_ptr error;
 
   /// The exception's what(), or a note that it was not a std::exception.
-  [[nodiscard]] std::string what() const {
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      return e.what();
-    } catch (...) {
-      return "an exception not derived from std::exception";
-    }
-  }
+  [[nodiscard]] std::string what() const { return detail::what_of(error); }
 };
 
 /// Called on the publishing (or executor) thread for each handler that throws.

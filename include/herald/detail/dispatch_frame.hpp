@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <string>       // the source to fill in
+#include <string_view>  // the type to fill in
+
 #include "herald/attributes.hpp"
+#include "herald/id.hpp"
 
 namespace herald::detail {
 
@@ -40,6 +44,19 @@ inline void inherit_context(attributes& child, dispatch_frame* parent) {
     if (child.traceparent.empty()) child.traceparent = cause.traceparent;
   }
   if (child.correlationid.empty()) child.correlationid = child.id;
+}
+
+// Fills the attributes a publisher left empty: a new id, the publisher's
+// source, the event's type, the time (read only if missing), and the
+// context of the message being handled on this thread.
+template <class Now>
+void fill_blank_attributes(attributes& m, std::string_view type, const std::string& source,
+                           Now&& now) {
+  if (m.id.empty()) m.id = new_id();
+  if (m.source.empty()) m.source = source;
+  if (m.type.empty()) m.type = std::string(type);
+  if (!m.time) m.time = now();
+  inherit_context(m, current_frame);
 }
 
 }  // namespace herald::detail

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <atomic>       // the dead-letter count, read from any thread
+#include <cstdint>      // counts
+#include <cstdio>       // stderr for the default dead-letter report
+#include <functional>   // the dead-letter handler, the clock
+#include <memory>       // state shared with subscriptions
+#include <string>       // the topic's name
+#include <string_view>  // reasons
+#include <type_traits>  // handler checks
+#include <utility>      // std::move
+
+#include <fmt/core.h>  // the default dead-letter report
+
+#include "herald/bus/bus.hpp"  // dispatch frames, so handlers' publishes carry causation
+#include "herald/codec.hpp"
+#include "herald/transport/concepts.hpp"
+#include "herald/transport/inproc.hpp"
+#include "herald/transport/subject.hpp"
+
+namespace herald {
+
+/// A message a topic could not hand to its subscriber, and why.
+struct dead_letter {
+  std::string_view topic;
+  const wire_message& message;  ///< the bytes as received
+  std::string_view reason;      ///< e.g. the decode_error's text, naming the attribute
+};
+
+struct topic_options {
+  /// The CloudEvents source of messages published here.
+  std::string source = "/herald/topic";
+  /// Stamps message times; empty: the system clock.
+  std::function<time_point()> clock;
+  /// Receives messages that do not decode as T; empty: report to stderr.
+  /// Either way they are counted, acknowledged and never redelivered.
+  std::function<void(const dead_letter&)> on_dead_letter;
+  decode_limits limits;
+};
+
+/// A named, typed channel over a Transport: publish(e) encodes a CloudEvent
+/// and hands it to the transport; subscribe(handler) decodes what arrives.
+/// A message that does not decode as T goes to the dead-letter handler with
+/// the reason, and the subscriber keeps running. A handler that throws leaves
+/// the message unacknowledged, so the transport delivers it again.
+template <class T, class Transport = inproc_transport>
+class topic {
+  static_assert(detail::check_event<T>());
+  static_assert(detail::check_transport<Transport>());
+  static_assert(serializable_event<T>,
+                "herald: a topic's event must convert to and from JSON: give it to_json and "
+                "from_json (or NLOHMANN_DEFINE_TYPE_INTRUSIVE)");
+
+ public:
+  /// `name` is the subject messages go to; it may not hold wildcards.
+  topic(Transport& transport, std::string name, topic_options options = {})
+      : transport_(transport), state_(std::make_shared<state>()) {
+    validate_subject(name);
+    state_->name = std::move(name);
+    state_->options = std::move(options);
+  }
+
+  [[nodiscard]] const std::string& name() const noexcept { return state_->name; }
+
+  publish_result publish(const T& event) { return publish(message<T>(event)); }
+
+  /// Fills blank attributes as the bus does (id, source, time, and the
+  /// correlation and causation of the message being handled on this thread).
+  publish_result publish(message<T> m) {
+    const auto& opts = state_->options;
+    detail::fill_blank_attributes(m, event_type_v<T>, opts.source, [&] {
+      return opts.clock ? opts.clock() : std::chrono::system_clock::now();
+    });
+    wire_message wire;
+    wire.data = encode(m);
+    return transport_.publish(state_->name, std::move(wire));
+  }
+
+  /// Calls `handler` (taking `const T&` or `const message<T>&`) for messages
+  /// on this topic; `options.group` makes it a competing consumer.
+  template <class Handler>
+  [[nodiscard]] subscription subscribe(Handler handler, subscribe_options options = {}) {
+    static_assert(detail::check_handler<T, Handler>());
+    return transport_.subscribe(
+        state_->name, std::move(options),
+        [s = state_, handler = std::move(handler)](const wire_message& wire) mutable {
+          message<T> m;
+          try {
+            m = decode<T>(wire.data, s->options.limits);
+          } catch (const decode_error& e) {
+            s->dead_letter(wire, e.what());
+            return;  // acknowledged: a message that cannot decode never will
+          }
+          // Publishes from the handler carry this message's correlation and causation.
+          detail::typed_frame<T> frame(&m.data, &m, no_bus_options());
+          if constexpr (detail::takes_event<T, Handler>) {
+            handler(m.data);
+          } else {
+            handler(static_cast<const message<T>&>(m));
+          }
+        });
+  }
+
+  /// Messages that did not decode, since the topic was made.
+  [[nodiscard]] std::uint64_t dead_lettered() const noexcept {
+    return state_->dead_lettered.load(std::memory_order_relaxed);
+  }
+
+ private:
+  struct state {
+    std::string name;
+    topic_options options;
+    std::atomic<std::uint64_t> dead_lettered{0};
+
+    void dead_letter(const wire_message& wire, std::string_view reason) {
+      dead_lettered.fetch_add(1, std::memory_order_relaxed);
+      if (options.on_dead_letter) {
+        options.on_dead_letter(herald::dead_letter{name, wire, reason});
+        return;
+      }
+      fmt::print(stderr, "herald: topic '{}' dead-lettered a message it could not decode: {}\n",
+                 name, reason);
+    }
+  };
+
+  // The frame needs options only to make a message; here it is always given.
+  static const bus_options& no_bus_options() {
+    static const bus_options none;
+    return none;
+  }
+
+  Transport& transport_;
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace herald

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <atomic>       // member liveness, round-robin cursors, sequence numbers
+#include <cstdint>      // ids
+#include <cstdio>       // stderr for undeliverable messages
+#include <exception>    // failed deliveries
+#include <functional>   // the undeliverable callback
+#include <memory>       // copy-on-write registry, lifetime token
+#include <mutex>        // guards the registry pointer
+#include <string>       // filters, group names
+#include <string_view>  // subjects
+#include <utility>      // std::move
+#include <vector>       // members
+
+#include <fmt/core.h>  // the default report of an undeliverable message
+
+#include "herald/bus/subscription.hpp"
+#include "herald/transport/concepts.hpp"
+#include "herald/transport/subject.hpp"
+
+namespace herald {
+
+/// The default transport: delivery inside this process, synchronously on the
+/// publishing thread. Fan-out subscribers each get every message; members of
+/// a named group compete, each message going to one member, spread round-robin.
+/// A handler that throws has not acknowledged: the message goes to the next
+/// member of its group (or again to the same fan-out subscriber) until
+/// `max_deliver` attempts, then to `on_undeliverable`. Any thread may publish
+/// and subscribe at once; a member that leaves receives nothing more and
+/// loses nothing, since a message is in flight only while its handler runs.
+class inproc_transport {
+ public:
+  using transport_concept = transport_tag;
+
+  struct options {
+    std::uint32_t max_deliver = 3;
+    /// Empty: report to stderr.
+    std::function<void(const wire_message&, std::exception_ptr)> on_undeliverable;
+  };
+
+  inproc_transport() : inproc_transport(options{}) {}
+  explicit inproc_transport(options opts) : options_(std::move(opts)) {
+    if (options_.max_deliver == 0) options_.max_deliver = 1;
+  }
+
+  inproc_transport(const inproc_transport&) = delete;
+  inproc_transport& operator=(const inproc_transport&) = delete;
+
+  publish_result publish(std::string_view subject, wire_message message) {
+    validate_subject(subject);
+    message.subject = std::string(subject);
+    publish_result result{sequence_.fetch_add(1, std::memory_order_relaxed) + 1};
+    std::shared_ptr<const registry> current;
+    {
+      std::lock_guard lock(mutex_);
+      current = registry_;
+    }
+    for (const auto& member : current->fan_out) {
+      if (subject_matches(member->filter, subject)) deliver_fan_out(*member, message);
+    }
+    for (const auto& g : current->groups) {
+      if (subject_matches(g->filter, subject)) deliver_to_group(*g, message);
+    }
+    return result;
+  }
+
+  subscription subscribe(std::string_view subject, subscribe_options opts, wire_handler handler) {
+    validate_subject(subject, true);
+    auto m = std::make_shared<member>();
+    m->filter = std::string(subject);
+    m->handler = std::move(handler);
+    std::lock_guard lock(mutex_);
+    m->id = ++last_id_;
+    auto next = std::make_shared<registry>(*registry_);
+    if (opts.group.empty()) {
+      next->fan_out.push_back(m);
+    } else {
+      std::shared_ptr<group> target;
+      for (auto& g : next->groups) {
+        if (g->filter == m->filter && g->name == opts.group) {
+          target = std::make_shared<group>(*g);  // copy: published snapshots keep the old one
+          g = target;
+        }
+      }
+      if (!target) {
+        target = std::make_shared<group>();
+        target->filter = m->filter;
+        target->name = opts.group;
+        next->groups.push_back(target);
+      }
+      target->members.push_back(m);
+    }
+    registry_ = std::move(next);
+    return subscription(alive_, &unsubscribe_thunk, this, 0, m->id);
+  }
+
+ private:
+  struct member {
+    std::uint64_t id = 0;
+    std::string filter;
+    wire_handler handler;
+    std::atomic<bool> active{true};
+  };
+
+  struct group {
+    group() = default;
+    group(const group& other)
+        : filter(other.filter), name(other.name), members(other.members), cursor(other.cursor) {}
+    std::string filter;
+    std::string name;
+    std::vector<std::shared_ptr<member>> members;
+    std::shared_ptr<std::atomic<std::size_t>> cursor = std::make_shared<std::atomic<std::size_t>>(0);
+  };
+
+  struct registry {
+    std::vector<std::shared_ptr<member>> fan_out;
+    std::vector<std::shared_ptr<group>> groups;
+  };
+
+  static void unsubscribe_thunk(void* self, std::size_t, std::uint64_t id) noexcept {
+    static_cast<inproc_transport*>(self)->remove(id);
+  }
+
+  void remove(std::uint64_t id) noexcept {
+    try {
+      std::lock_guard lock(mutex_);
+      auto next = std::make_shared<registry>();
+      for (const auto& m : registry_->fan_out) {
+        if (m->id == id) {
+          m->active.store(false, std::memory_order_release);
+        } else {
+          next->fan_out.push_back(m);
+        }
+      }
+      for (const auto& g : registry_->groups) {
+        auto copy = std::make_shared<group>(*g);
+        std::erase_if(copy->members, [&](const std::shared_ptr<member>& m) {
+          if (m->id != id) return false;
+          m->active.store(false, std::memory_order_release);
+          return true;
+        });
+        if (!copy->members.empty()) next->groups.push_back(std::move(copy));
+      }
+      registry_ = std::move(next);
+    } catch (...) {
+      // Out of memory while unsubscribing: the handler stays; reset() is noexcept.
+    }
+  }
+
+  bool try_deliver(const member& m, wire_message& message, std::uint32_t attempt,
+                   std::exception_ptr& failure) {
+    message.delivery_attempt = attempt;
+    try {
+      m.handler(message);
+      return true;
+    } catch (...) {
+      failure = std::current_exception();
+      return false;
+    }
+  }
+
+  void deliver_fan_out(const member& m, const wire_message& original) {
+    wire_message message = original;
+    std::exception_ptr failure;
+    for (std::uint32_t attempt = 1; attempt <= options_.max_deliver; ++attempt) {
+      if (!m.active.load(std::memory_order_acquire)) return;  // it left: nothing owed to it
+      if (try_deliver(m, message, attempt, failure)) return;
+    }
+    undeliverable(message, failure);
+  }
+
+  void deliver_to_group(const group& g, const wire_message& original) {
+    wire_message message = original;
+    std::exception_ptr failure;
+    const std::size_t n = g.members.size();
+    std::size_t start = g.cursor->fetch_add(1, std::memory_order_relaxed);
+    std::uint32_t attempt = 0;
+    // Members that left since this snapshot are skipped, so the message goes
+    // to one still there; a failure moves it on to the next member.
+    for (std::size_t tried = 0; attempt < options_.max_deliver && tried < n * options_.max_deliver;
+         ++tried) {
+      const member& m = *g.members[(start + tried) % n];
+      if (!m.active.load(std::memory_order_acquire)) continue;
+      if (try_deliver(m, message, ++attempt, failure)) return;
+    }
+    if (attempt == 0) return;  // every member left: the group is gone
+    undeliverable(message, failure);
+  }
+
+  void undeliverable(const wire_message& message, std::exception_ptr failure) {
+    if (options_.on_undeliverable) {
+      options_.on_undeliverable(message, failure);
+      return;
+    }
+    fmt::print(stderr, "herald: a message on '{}' was not acknowledged after {} attempts: {}\n",
+               message.subject, message.delivery_attempt, detail::what_of(failure));
+  }
+
+  options options_;
+  std::mutex mutex_;
+  std::shared_ptr<const registry> registry_ = std::make_shared<registry>();
+  std::atomic<std::uint64_t> sequence_{0};
+  std::uint64_t last_id_ = 0;
+  std::shared_ptr<void> alive_ = std::make_shared<char>();
+};
+
+static_assert(transport<inproc_transport>);
+
+}  // namespace herald

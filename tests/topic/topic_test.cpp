@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+#include <herald/topic/topic.hpp>
+
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+
+namespace home {
+
+struct temperature {
+  static constexpr std::string_view event_type = "home.sensor.temperature";
+  std::string room;
+  double celsius = 0;
+};
+void to_json(nlohmann::json& j, const temperature& t) { j = {{"room", t.room}, {"celsius", t.celsius}}; }
+void from_json(const nlohmann::json& j, temperature& t) {
+  j.at("room").get_to(t.room);
+  j.at("celsius").get_to(t.celsius);
+}
+
+struct alarm {
+  static constexpr std::string_view event_type = "home.alarm.raised";
+  std::string reason;
+};
+void to_json(nlohmann::json& j, const alarm& a) { j = {{"reason", a.reason}}; }
+void from_json(const nlohmann::json& j, alarm& a) { j.at("reason").get_to(a.reason); }
+
+}  // namespace home
+
+TEST_CASE("a topic carries typed events through the transport as CloudEvents", "[topic]") {
+  herald::inproc_transport transport;
+  herald::topic<home::temperature> readings(transport, "home.readings");
+  std::vector<std::string> raw;
+  auto wire = transport.subscribe("home.readings", {}, [&](const herald::wire_message& m) { raw.push_back(m.data); });
+  std::vector<herald::message<home::temperature>> seen;
+  auto s = readings.subscribe([&](const herald::message<home::temperature>& m) { seen.push_back(m); });
+  readings.publish(home::temperature{"kitchen", 31.5});
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].data.room == "kitchen");
+  CHECK(seen[0].type == "home.sensor.temperature");
+  CHECK(seen[0].source == "/herald/topic");
+  CHECK(seen[0].id.size() == 36);
+  REQUIRE(raw.size() == 1);
+  CHECK(nlohmann::json::parse(raw[0])["data"]["celsius"] == 31.5);
+}
+
+TEST_CASE("a message that does not decode goes to the dead-letter handler with the reason, and "
+          "the subscriber keeps running",
+          "[topic]") {
+  herald::inproc_transport transport;
+  std::vector<std::string> reasons;
+  herald::topic_options options;
+  options.on_dead_letter = [&](const herald::dead_letter& d) {
+    reasons.push_back(std::string(d.topic) + ": " + std::string(d.reason));
+  };
+  herald::topic<home::temperature> readings(transport, "home.readings", options);
+  int handled = 0;
+  auto s = readings.subscribe([&](const home::temperature&) { ++handled; });
+
+  herald::wire_message junk;
+  junk.data = "not json";
+  transport.publish("home.readings", junk);
+  herald::wire_message wrong_payload;
+  wrong_payload.data = R"({"specversion":"1.0","id":"1","source":"/x","type":"home.sensor.temperature","data":{"room":1}})";
+  transport.publish("home.readings", wrong_payload);
+  readings.publish(home::temperature{"hall", 19});
+
+  CHECK(handled == 1);
+  CHECK(readings.dead_lettered() == 2);
+  REQUIRE(reasons.size() == 2);
+  CHECK_THAT(reasons[0], herald_test::contains("home.readings: herald: invalid CloudEvent: is not valid JSON"));
+  CHECK_THAT(reasons[1], herald_test::contains("'data' does not decode as home.sensor.temperature"));
+}
+
+TEST_CASE("competing consumers on a topic, and fan-out beside them", "[topic]") {
+  herald::inproc_transport transport;
+  herald::topic<home::temperature> readings(transport, "home.readings");
+  herald::subscribe_options workers;
+  workers.group = "workers";
+  int a = 0, b = 0, all = 0;
+  auto sa = readings.subscribe([&](const home::temperature&) { ++a; }, workers);
+  auto sb = readings.subscribe([&](const home::temperature&) { ++b; }, workers);
+  auto sc = readings.subscribe([&](const home::temperature&) { ++all; });
+  for (int i = 0; i < 10; ++i) readings.publish(home::temperature{"x", 1});
+  CHECK(a + b == 10);
+  CHECK(a == 5);
+  CHECK(all == 10);
+}
+
+TEST_CASE("publishing from a topic handler carries correlation and causation", "[topic][causation]") {
+  herald::inproc_transport transport;
+  herald::topic<home::temperature> readings(transport, "home.readings");
+  herald::topic<home::alarm> alarms(transport, "home.alarms");
+  herald::message<home::temperature> reading;
+  herald::message<home::alarm> raised;
+  auto s1 = readings.subscribe([&](const herald::message<home::temperature>& m) {
+    reading = m;
+    if (m.data.celsius > 30) alarms.publish(home::alarm{"too hot in " + m.data.room});
+  });
+  auto s2 = alarms.subscribe([&](const herald::message<home::alarm>& m) { raised = m; });
+  readings.publish(home::temperature{"kitchen", 35});
+  CHECK(raised.data.reason == "too hot in kitchen");
+  CHECK(raised.causationid == reading.id);
+  CHECK(raised.correlationid == reading.id);
+}
+
+TEST_CASE("a topic's name is a subject without wildcards", "[topic]") {
+  herald::inproc_transport transport;
+  using temperatures = herald::topic<home::temperature>;
+  CHECK_THROWS_WITH(temperatures(transport, "home..readings"), herald_test::contains("empty token"));
+  CHECK_THROWS_WITH(temperatures(transport, "home.*"), herald_test::contains("wildcards are for subscribing"));
+}

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+#include <herald/transport/inproc.hpp>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "catch.hpp"
+
+namespace {
+
+herald::wire_message bytes(std::string data) {
+  herald::wire_message m;
+  m.data = std::move(data);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("fan-out: every subscriber gets every message, wildcards included", "[transport][inproc]") {
+  herald::inproc_transport t;
+  std::vector<std::string> a, b, c;
+  auto sa = t.subscribe("orders.placed", {}, [&](const herald::wire_message& m) { a.push_back(m.data); });
+  auto sb = t.subscribe("orders.*", {}, [&](const herald::wire_message& m) { b.push_back(m.subject); });
+  auto sc = t.subscribe("payments.>", {}, [&](const herald::wire_message& m) { c.push_back(m.data); });
+  auto r1 = t.publish("orders.placed", bytes("1"));
+  auto r2 = t.publish("orders.shipped", bytes("2"));
+  CHECK(r2.sequence == r1.sequence + 1);
+  CHECK(a == std::vector<std::string>{"1"});
+  CHECK(b == std::vector<std::string>{"orders.placed", "orders.shipped"});
+  CHECK(c.empty());
+  CHECK_THROWS_WITH(t.publish("orders.*", bytes("x")), herald_test::contains("wildcards are for subscribing"));
+}
+
+TEST_CASE("a group: each message goes to exactly one member, spread among them", "[transport][inproc]") {
+  herald::inproc_transport t;
+  std::map<int, int> counts;
+  std::vector<herald::subscription> members;
+  herald::subscribe_options workers;
+  workers.group = "workers";
+  for (int i = 0; i < 3; ++i) {
+    members.push_back(t.subscribe("jobs", workers, [&, i](const herald::wire_message&) { counts[i]++; }));
+  }
+  int audit = 0;
+  auto fan_out = t.subscribe("jobs", {}, [&](const herald::wire_message&) { ++audit; });
+  for (int n = 0; n < 300; ++n) t.publish("jobs", bytes("job"));
+  CHECK(counts[0] + counts[1] + counts[2] == 300);
+  CHECK(counts[0] == 100);  // round-robin
+  CHECK(counts[1] == 100);
+  CHECK(audit == 300);      // fan-out alongside the group
+}
+
+TEST_CASE("a member leaving mid-stream loses nothing", "[transport][inproc]") {
+  herald::inproc_transport t;
+  herald::subscribe_options workers;
+  workers.group = "workers";
+  std::atomic<int> handled{0};
+  auto stays = t.subscribe("jobs", workers, [&](const herald::wire_message&) { ++handled; });
+  herald::subscription leaves;
+  int left_after = 0;
+  leaves = t.subscribe("jobs", workers, [&](const herald::wire_message&) {
+    ++handled;
+    if (++left_after == 5) leaves.reset();  // leaves from inside its own handler
+  });
+  std::thread other([&] {
+    for (int n = 0; n < 500; ++n) t.publish("jobs", bytes("job"));
+  });
+  for (int n = 0; n < 500; ++n) t.publish("jobs", bytes("job"));
+  other.join();
+  CHECK(handled.load() == 1000);
+  CHECK(left_after == 5);
+}
+
+TEST_CASE("a handler that throws has not acknowledged: another member gets the message",
+          "[transport][inproc]") {
+  herald::inproc_transport t;
+  herald::subscribe_options workers;
+  workers.group = "workers";
+  std::vector<std::uint32_t> attempts;
+  auto flaky = t.subscribe("jobs", workers, [&](const herald::wire_message& m) {
+    attempts.push_back(m.delivery_attempt);
+    throw std::runtime_error("busy");
+  });
+  auto steady = t.subscribe("jobs", workers, [&](const herald::wire_message& m) {
+    attempts.push_back(m.delivery_attempt);
+  });
+  t.publish("jobs", bytes("a"));  // round-robin starts at flaky: it fails, steady takes it
+  CHECK(attempts == std::vector<std::uint32_t>{1, 2});
+}
+
+TEST_CASE("after max_deliver failed attempts a message goes to on_undeliverable",
+          "[transport][inproc]") {
+  std::vector<std::string> undeliverable;
+  herald::inproc_transport::options options;
+  options.max_deliver = 4;
+  options.on_undeliverable = [&](const herald::wire_message& m, std::exception_ptr) {
+    undeliverable.push_back(m.data + "@" + std::to_string(m.delivery_attempt));
+  };
+  herald::inproc_transport t(options);
+  int calls = 0;
+  auto s = t.subscribe("jobs", {}, [&](const herald::wire_message&) {
+    ++calls;
+    throw std::runtime_error("always");
+  });
+  t.publish("jobs", bytes("x"));
+  CHECK(calls == 4);
+  CHECK(undeliverable == std::vector<std::string>{"x@4"});
+}
+
+TEST_CASE("inproc: publishers and subscribers on many threads at once", "[transport][inproc][concurrency]") {
+  herald::inproc_transport t;
+  std::atomic<int> stable{0};
+  auto s = t.subscribe("ticks", {}, [&](const herald::wire_message&) { ++stable; });
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    herald::subscribe_options g;
+    g.group = "g";
+    while (!stop) {
+      auto a = t.subscribe("ticks", g, [](const herald::wire_message&) {});
+      auto b = t.subscribe("ticks", {}, [](const herald::wire_message&) {});
+    }
+  });
+  std::vector<std::thread> publishers;
+  for (int p = 0; p < 2; ++p) {
+    publishers.emplace_back([&] {
+      for (int i = 0; i < 5000; ++i) t.publish("ticks", bytes("t"));
+    });
+  }
+  for (auto& p : publishers) p.join();
+  stop = true;
+  churn.join();
+  CHECK(stable.load() == 10000);
+}
