@@ -388,6 +388,37 @@ template <serializable_event T>
   return m;
 }
 
+/// The message as a CloudEvents structured-mode JSON object (attributes at
+/// the top level, the payload under "data"): what event patterns match.
+template <serializable_event T>
+[[nodiscard]] nlohmann::json to_cloudevent_json(const message<T>& m) {
+  nlohmann::json j = nlohmann::json::object();
+  auto put = [&](const char* name, const std::string& value) {
+    if (!value.empty()) j[name] = value;
+  };
+  j["specversion"] = "1.0";
+  put("id", m.id);
+  put("source", m.source);
+  j["type"] = m.type.empty() ? std::string(event_type_v<T>) : m.type;
+  if (m.time) {
+    std::string text;
+    detail::append_rfc3339(text, *m.time);
+    j["time"] = std::move(text);
+  }
+  put("subject", m.subject);
+  put("datacontenttype", m.datacontenttype);
+  put("dataschema", m.dataschema);
+  put("traceparent", m.traceparent);
+  put("correlationid", m.correlationid);
+  put("causationid", m.causationid);
+  put("partitionkey", m.partitionkey);
+  for (const auto& [name, value] : m.extensions) {
+    std::visit([&, &key = name](const auto& v) { j[key] = v; }, value);
+  }
+  j["data"] = m.data;
+  return j;
+}
+
 /// encode_envelope(to_envelope(m)).
 template <serializable_event T>
 [[nodiscard]] std::string encode(const message<T>& m) {

@@ -31,6 +31,13 @@
 
 namespace herald {
 
+class event_pattern;
+
+namespace detail {
+template <class T>
+struct pattern_filter;  // herald/routing/event_pattern.hpp
+}  // namespace detail
+
 /// Bus policy: one thread publishes and subscribes; nothing is synchronized.
 struct single_thread_policy {
   static constexpr bool thread_safe = false;
@@ -232,10 +239,15 @@ class basic_bus {
   }
 
   /// Like subscribe<T>(handler), for the events `filter` returns true for.
-  /// The filter, like the handler, takes `const T&` or `const message<T>&`.
+  /// The filter, like the handler, takes `const T&` or `const message<T>&`;
+  /// or it is a herald::event_pattern, matched against the message's
+  /// CloudEvent JSON form (include herald/routing/event_pattern.hpp).
   template <class T, class Filter, class Handler>
   [[nodiscard]] subscription subscribe(Filter&& filter, Handler&& handler) {
-    if constexpr (detail::check_event<T>() && detail::check_filter<T, std::decay_t<Filter>>() &&
+    if constexpr (std::is_same_v<std::decay_t<Filter>, event_pattern>) {
+      return subscribe<T>(detail::pattern_filter<T>{std::forward<Filter>(filter)},
+                          std::forward<Handler>(handler));
+    } else if constexpr (detail::check_event<T>() && detail::check_filter<T, std::decay_t<Filter>>() &&
                   detail::check_handler<T, std::decay_t<Handler>>()) {
       return add<T>(std::forward<Handler>(handler), std::forward<Filter>(filter));
     } else {

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>  // patterns and events are JSON
 
+#include "herald/codec.hpp"  // a typed message's CloudEvent JSON, for pattern filters
 #include "herald/detail/ip_address.hpp"
 #include "herald/error.hpp"
 
@@ -555,4 +556,26 @@ class event_pattern {
   detail::pattern::node root_;
 };
 
+namespace detail {
+
+// What bus.subscribe<T>(pattern, handler) filters with: the pattern against
+// the message's CloudEvent JSON form. Declared in bus.hpp, defined here, so
+// the bus needs no JSON unless patterns are used.
+template <class T>
+struct pattern_filter {
+  event_pattern pattern;
+
+  bool operator()(const message<T>& m) const {
+    if constexpr (serializable_event<T>) {
+      return pattern.matches(to_cloudevent_json(m));
+    } else {
+      static_assert(always_false<T>,
+                    "herald: matching an event pattern needs the event's JSON form: give it "
+                    "to_json (or NLOHMANN_DEFINE_TYPE_INTRUSIVE)");
+      return false;
+    }
+  }
+};
+
+}  // namespace detail
 }  // namespace herald
