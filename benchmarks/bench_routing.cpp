@@ -12,6 +12,7 @@
 
 #include <herald/routing/event_pattern.hpp>
 #include <herald/routing/rule_set.hpp>
+#include <herald/topic/topic.hpp>
 
 #include "ratio_reporter.hpp"
 
@@ -87,6 +88,36 @@ void BM_baseline_pattern_loop(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_baseline_pattern_loop)->Arg(10)->Arg(100)->Arg(1000);
+
+struct reading {
+  static constexpr std::string_view event_type = "home.sensor.temperature";
+  std::string device;
+  double celsius = 0;
+};
+void to_json(nlohmann::json& j, const reading& r) { j = {{"device", r.device}, {"celsius", r.celsius}}; }
+void from_json(const nlohmann::json& j, reading& r) {
+  j.at("device").get_to(r.device);
+  j.at("celsius").get_to(r.celsius);
+}
+
+// Publish through a topic on the in-process transport to N fan-out
+// subscribers: one encode, N decodes.
+void BM_topic_publish_inproc(benchmark::State& state) {
+  herald::inproc_transport transport;
+  herald::topic<reading> readings(transport, "home.readings");
+  double sum = 0;
+  std::vector<herald::subscription> subs;
+  for (int i = 0; i < state.range(0); ++i) {
+    subs.push_back(readings.subscribe([&](const reading& r) { sum += r.celsius; }));
+  }
+  reading r{"sensor-7", 21.5};
+  for (auto _ : state) {
+    readings.publish(r);
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_topic_publish_inproc)->Arg(1)->Arg(10);
 
 }  // namespace
 
