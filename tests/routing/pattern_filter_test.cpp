@@ -56,3 +56,23 @@ TEST_CASE("to_cloudevent_json gives the structured form patterns see", "[routing
   CHECK(j["data"]["celsius"] == 21.5);
   CHECK_FALSE(j.contains("correlationid"));
 }
+
+TEST_CASE("typed_pattern: a pattern bound to a type, usable as a predicate", "[routing]") {
+  herald::typed_pattern<home::reading> hot(
+      herald::event_pattern::parse(R"({"data":{"celsius":[{"numeric":[">",30]}]}})"));
+  CHECK(hot(home::reading{"kitchen", 31}));
+  CHECK_FALSE(hot(home::reading{"kitchen", 21}));
+  herald::typed_pattern<home::reading> from_home(
+      herald::event_pattern::parse(R"({"source":[{"prefix":"/home/"}]})"));
+  herald::message<home::reading> m(home::reading{"hall", 1});
+  m.source = "/home/hall";
+  CHECK(from_home(m));
+  CHECK_FALSE(from_home(home::reading{"hall", 1}));  // a plain event has no source
+
+  herald::bus bus;  // as a bus filter it sees the message's attributes
+  int seen = 0;
+  auto s = bus.subscribe<home::reading>(from_home, [&](const home::reading&) { ++seen; });
+  bus.publish(m);
+  bus.publish(home::reading{"hall", 1});  // source is the bus's, not under /home/
+  CHECK(seen == 1);
+}

@@ -32,6 +32,8 @@
 namespace herald {
 
 class event_pattern;
+template <class T>
+class typed_pattern;
 
 namespace detail {
 template <class T>
@@ -244,7 +246,8 @@ class basic_bus {
   /// CloudEvent JSON form (include herald/routing/event_pattern.hpp).
   template <class T, class Filter, class Handler>
   [[nodiscard]] subscription subscribe(Filter&& filter, Handler&& handler) {
-    if constexpr (std::is_same_v<std::decay_t<Filter>, event_pattern>) {
+    if constexpr (std::is_same_v<std::decay_t<Filter>, event_pattern> ||
+                  std::is_same_v<std::decay_t<Filter>, typed_pattern<T>>) {
       return subscribe<T>(detail::pattern_filter<T>{std::forward<Filter>(filter)},
                           std::forward<Handler>(handler));
     } else if constexpr (detail::check_event<T>() && detail::check_filter<T, std::decay_t<Filter>>() &&

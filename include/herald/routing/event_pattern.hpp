@@ -556,25 +556,40 @@ class event_pattern {
   detail::pattern::node root_;
 };
 
+/// An event pattern bound to an event type: a predicate over message<T> or T
+/// that matches the pattern against the message's CloudEvent JSON form. It is
+/// what bus.subscribe<T>(pattern, handler) filters with, and any filter slot
+/// takes it. A plain T is seen with only its type attribute set.
+template <class T>
+class typed_pattern {
+ public:
+  explicit typed_pattern(event_pattern pattern) : pattern_(std::move(pattern)) {}
+
+  [[nodiscard]] bool operator()(const message<T>& m) const {
+    static_assert(serializable_event<T>,
+                  "herald: matching an event pattern needs the event's JSON form: give it "
+                  "to_json and from_json (or NLOHMANN_DEFINE_TYPE_INTRUSIVE)");
+    return pattern_.matches(to_cloudevent_json(m));
+  }
+
+  [[nodiscard]] bool operator()(const T& event) const { return (*this)(message<T>(event)); }
+
+  [[nodiscard]] const event_pattern& pattern() const noexcept { return pattern_; }
+
+ private:
+  event_pattern pattern_;
+};
+
 namespace detail {
 
-// What bus.subscribe<T>(pattern, handler) filters with: the pattern against
-// the message's CloudEvent JSON form. Declared in bus.hpp, defined here, so
-// the bus needs no JSON unless patterns are used.
+// Named in bus.hpp, defined here, so the bus needs no JSON unless patterns are used.
+// Takes only the message, so that the bus gives it the full attributes.
 template <class T>
 struct pattern_filter {
-  event_pattern pattern;
-
-  bool operator()(const message<T>& m) const {
-    if constexpr (serializable_event<T>) {
-      return pattern.matches(to_cloudevent_json(m));
-    } else {
-      static_assert(always_false<T>,
-                    "herald: matching an event pattern needs the event's JSON form: give it "
-                    "to_json (or NLOHMANN_DEFINE_TYPE_INTRUSIVE)");
-      return false;
-    }
-  }
+  explicit pattern_filter(event_pattern p) : typed(std::move(p)) {}
+  explicit pattern_filter(typed_pattern<T> p) : typed(std::move(p)) {}
+  bool operator()(const message<T>& m) const { return typed(m); }
+  typed_pattern<T> typed;
 };
 
 }  // namespace detail
