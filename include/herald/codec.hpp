@@ -159,12 +159,10 @@ class depth_limited_dom : public nlohmann::detail::json_sax_dom_parser<nlohmann:
   std::string syntax_error_;
 };
 
-inline const char* json_type_name(const nlohmann::json& v) noexcept { return v.type_name(); }
-
 // Takes the string out of `v` (the DOM is ours to consume). Null is absent.
 inline bool take_string(nlohmann::json& v, std::string_view name, std::string& out) {
   if (v.is_null()) return false;
-  if (!v.is_string()) throw_decode(name, std::string("must be a string, got ") + json_type_name(v));
+  if (!v.is_string()) throw_decode(name, std::string("must be a string, got ") + v.type_name());
   out = std::move(v.get_ref<std::string&>());
   if (out.empty()) throw_decode(name, "must be a non-empty string");
   return true;

@@ -87,10 +87,8 @@ struct typed_frame : dispatch_frame {
     if (!msg) {
       auto* fresh = ::new (static_cast<void*>(storage)) message<T>(*payload);
       msg = fresh;  // from here on the destructor owns it
-      fresh->id = new_id();
-      fresh->source = options->source;
-      fresh->time = options->clock ? options->clock() : std::chrono::system_clock::now();
-      inherit_context(*fresh, parent);
+      // The cause is the parent: this frame is itself the current one now.
+      fill_blank_attributes(*fresh, event_type_v<T>, options->source, options->clock, parent);
     }
     return *msg;
   }
@@ -406,10 +404,9 @@ class basic_bus {
 
   template <class T>
   void complete(message<T>& m) {
-    detail::fill_blank_attributes(m, event_type_v<T>, options_.source, [&] { return now(); });
+    detail::fill_blank_attributes(m, event_type_v<T>, options_.source, options_.clock,
+                                  detail::current_frame);
   }
-
-  time_point now() const { return options_.clock ? options_.clock() : std::chrono::system_clock::now(); }
 
   detail::async_dispatcher& async_queue() {
     if (!async_) {

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <chrono>       // the system clock, when no clock is given
+#include <functional>   // the clock to read
 #include <string>       // the source to fill in
 #include <string_view>  // the type to fill in
 
 #include "herald/attributes.hpp"
+#include "herald/clock.hpp"
 #include "herald/id.hpp"
 
 namespace herald::detail {
@@ -47,16 +50,17 @@ inline void inherit_context(attributes& child, dispatch_frame* parent) {
 }
 
 // Fills the attributes a publisher left empty: a new id, the publisher's
-// source, the event's type, the time (read only if missing), and the
-// context of the message being handled on this thread.
-template <class Now>
-void fill_blank_attributes(attributes& m, std::string_view type, const std::string& source,
-                           Now&& now) {
+// source, the event's type, the time from `clock` (the system clock when it
+// is empty; read only if missing), and the context of `cause`, the frame of
+// the message whose handler is publishing.
+inline void fill_blank_attributes(attributes& m, std::string_view type, const std::string& source,
+                                  const std::function<time_point()>& clock,
+                                  dispatch_frame* cause) {
   if (m.id.empty()) m.id = new_id();
   if (m.source.empty()) m.source = source;
   if (m.type.empty()) m.type = std::string(type);
-  if (!m.time) m.time = now();
-  inherit_context(m, current_frame);
+  if (!m.time) m.time = clock ? clock() : std::chrono::system_clock::now();
+  inherit_context(m, cause);
 }
 
 }  // namespace herald::detail

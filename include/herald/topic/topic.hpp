@@ -69,9 +69,8 @@ class topic {
   /// correlation and causation of the message being handled on this thread).
   publish_result publish(message<T> m) {
     const auto& opts = state_->options;
-    detail::fill_blank_attributes(m, event_type_v<T>, opts.source, [&] {
-      return opts.clock ? opts.clock() : std::chrono::system_clock::now();
-    });
+    detail::fill_blank_attributes(m, event_type_v<T>, opts.source, opts.clock,
+                                  detail::current_frame);
     wire_message wire;
     wire.data = encode(m);
     return transport_.publish(state_->name, std::move(wire));
