@@ -5,28 +5,7 @@
 #include <vector>
 
 #include "catch.hpp"
-
-namespace home {
-
-struct temperature {
-  static constexpr std::string_view event_type = "home.sensor.temperature";
-  std::string room;
-  double celsius = 0;
-};
-void to_json(nlohmann::json& j, const temperature& t) { j = {{"room", t.room}, {"celsius", t.celsius}}; }
-void from_json(const nlohmann::json& j, temperature& t) {
-  j.at("room").get_to(t.room);
-  j.at("celsius").get_to(t.celsius);
-}
-
-struct alarm {
-  static constexpr std::string_view event_type = "home.alarm.raised";
-  std::string reason;
-};
-void to_json(nlohmann::json& j, const alarm& a) { j = {{"reason", a.reason}}; }
-void from_json(const nlohmann::json& j, alarm& a) { j.at("reason").get_to(a.reason); }
-
-}  // namespace home
+#include "support/home_events.hpp"
 
 TEST_CASE("a topic carries typed events through the transport as CloudEvents", "[topic]") {
   herald::inproc_transport transport;
