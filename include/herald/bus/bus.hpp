@@ -315,7 +315,7 @@ class basic_bus {
   /// How many handlers T has now.
   template <class T>
   [[nodiscard]] std::size_t subscriber_count() const {
-    typename read_scope::state state(*this);
+    read_scope scope(*this);
     const auto* list = find_list(detail::type_index<T>());
     return list ? list->entries.size() : 0;
   }
@@ -338,34 +338,34 @@ class basic_bus {
   };
 
   // Keeps the handler lists a publish reads alive until it ends.
-  struct read_scope {
-    struct state {
-      explicit state(const basic_bus& bus) : bus_(const_cast<basic_bus&>(bus)) {
-        if constexpr (thread_safe) {
-          slot_ = &detail::epoch_domain::local_slot();
-          outermost_ = detail::epoch_domain::enter(*slot_);
-        }
+  class read_scope {
+   public:
+    explicit read_scope(const basic_bus& bus) : bus_(const_cast<basic_bus&>(bus)) {
+      if constexpr (thread_safe) {
+        slot_ = &detail::epoch_domain::local_slot();
+        outermost_ = detail::epoch_domain::enter(*slot_);
       }
-      ~state() {
-        if constexpr (thread_safe) {
-          if (!outermost_) return;
-          detail::epoch_domain::leave(*slot_);
-          // A list retired while this publish read it is freed now, not at
-          // some later subscribe: its handlers' state should not linger.
-          if (bus_.has_retired_.load(std::memory_order_relaxed)) bus_.try_collect();
-        } else if (bus_.has_retired_.load(std::memory_order_relaxed) &&
-                   !detail::current_frame) [[unlikely]] {
-          bus_.collect();  // the outermost publish on this thread has ended
-        }
+    }
+    ~read_scope() {
+      if constexpr (thread_safe) {
+        if (!outermost_) return;
+        detail::epoch_domain::leave(*slot_);
+        // A list retired while this publish read it is freed now, not at
+        // some later subscribe: its handlers' state should not linger.
+        if (bus_.has_retired_.load(std::memory_order_relaxed)) bus_.try_collect();
+      } else if (bus_.has_retired_.load(std::memory_order_relaxed) &&
+                 !detail::current_frame) [[unlikely]] {
+        bus_.collect();  // the outermost publish on this thread has ended
       }
-      state(const state&) = delete;
-      state& operator=(const state&) = delete;
+    }
+    read_scope(const read_scope&) = delete;
+    read_scope& operator=(const read_scope&) = delete;
 
-      basic_bus& bus_;
-      [[no_unique_address]] std::conditional_t<thread_safe, detail::epoch_domain::reader_slot*,
-                                               detail::nothing> slot_{};
-      [[no_unique_address]] std::conditional_t<thread_safe, bool, detail::nothing> outermost_{};
-    };
+   private:
+    basic_bus& bus_;
+    [[no_unique_address]] std::conditional_t<thread_safe, detail::epoch_domain::reader_slot*,
+                                             detail::nothing> slot_{};
+    [[no_unique_address]] std::conditional_t<thread_safe, bool, detail::nothing> outermost_{};
   };
 
   struct null_mutex {
@@ -379,7 +379,7 @@ class basic_bus {
   // Inlined into each publish: a call here costs a fifth of a one-handler dispatch.
   template <class T>
   [[gnu::always_inline]] inline void dispatch(const T* payload, const message<T>* m) {
-    typename read_scope::state state(*this);
+    read_scope scope(*this);
     const auto* list = find_list(detail::type_index<T>());
     if (!list) return;
     detail::typed_frame<T> frame(payload, m, options_);
