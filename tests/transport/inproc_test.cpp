@@ -53,25 +53,48 @@ TEST_CASE("a group: each message goes to exactly one member, spread among them",
   CHECK(audit == 300);      // fan-out alongside the group
 }
 
-TEST_CASE("a member leaving mid-stream loses nothing", "[transport][inproc]") {
+TEST_CASE("a member leaving mid-stream loses nothing and receives nothing more",
+          "[transport][inproc]") {
+  herald::inproc_transport t;
+  herald::subscribe_options workers;
+  workers.group = "workers";
+  int handled = 0;
+  auto stays = t.subscribe("jobs", workers, [&](const herald::wire_message&) { ++handled; });
+  herald::subscription leaves;
+  int calls_to_leaver = 0;
+  leaves = t.subscribe("jobs", workers, [&](const herald::wire_message&) {
+    ++handled;
+    if (++calls_to_leaver == 5) leaves.reset();  // leaves from inside its own handler
+  });
+  for (int n = 0; n < 100; ++n) t.publish("jobs", bytes("job"));
+  CHECK(handled == 100);
+  CHECK(calls_to_leaver == 5);
+}
+
+TEST_CASE("a member leaving while other threads publish loses nothing", "[transport][inproc]") {
   herald::inproc_transport t;
   herald::subscribe_options workers;
   workers.group = "workers";
   std::atomic<int> handled{0};
   auto stays = t.subscribe("jobs", workers, [&](const herald::wire_message&) { ++handled; });
-  herald::subscription leaves;
-  int left_after = 0;
-  leaves = t.subscribe("jobs", workers, [&](const herald::wire_message&) {
+  std::atomic<int> calls_to_leaver{0};
+  herald::subscription leaves = t.subscribe("jobs", workers, [&](const herald::wire_message&) {
     ++handled;
-    if (++left_after == 5) leaves.reset();  // leaves from inside its own handler
+    ++calls_to_leaver;
   });
   std::thread other([&] {
     for (int n = 0; n < 500; ++n) t.publish("jobs", bytes("job"));
   });
-  for (int n = 0; n < 500; ++n) t.publish("jobs", bytes("job"));
+  for (int n = 0; n < 500; ++n) {
+    t.publish("jobs", bytes("job"));
+    if (n == 50) leaves.reset();  // while the other thread keeps publishing
+  }
   other.join();
-  CHECK(handled.load() == 1000);
-  CHECK(left_after == 5);
+  CHECK(handled.load() == 1000);  // every message went to a member still there
+  int after_leaving = calls_to_leaver.load();
+  for (int n = 0; n < 100; ++n) t.publish("jobs", bytes("job"));
+  CHECK(calls_to_leaver.load() == after_leaving);  // nothing once the publishes that had started end
+  CHECK(handled.load() == 1100);
 }
 
 TEST_CASE("a handler that throws has not acknowledged: another member gets the message",

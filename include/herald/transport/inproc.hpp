@@ -27,8 +27,11 @@ namespace herald {
 /// A handler that throws has not acknowledged: the message goes to the next
 /// member of its group (or again to the same fan-out subscriber) until
 /// `max_deliver` attempts, then to `on_undeliverable`. Any thread may publish
-/// and subscribe at once; a member that leaves receives nothing more and
-/// loses nothing, since a message is in flight only while its handler runs.
+/// and subscribe at once. A member that leaves receives no delivery that
+/// starts afterwards (one another thread had already begun may still finish)
+/// and loses nothing, since a message is in flight only while its handler
+/// runs. Handlers run on the publishing threads, so one handler may run on
+/// several threads at once.
 class inproc_transport {
  public:
   using transport_concept = transport_tag;
