@@ -6,11 +6,13 @@
 
 #include <herald/bus/bus.hpp>
 #include <herald/routing/event_pattern.hpp>
+#include <herald/routing/route.hpp>
 #include <herald/routing/rule_set.hpp>
 #include <herald/topic/topic.hpp>
 
 #include <fmt/core.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -37,21 +39,45 @@ void from_json(const nlohmann::json& j, device_event& e) {
   j.at("ip").get_to(e.ip);
 }
 
+// What an alerting rule publishes when it fires.
+struct alert_raised {
+  static constexpr std::string_view event_type = "home.alert.raised";
+  std::string rule;
+  std::string device;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(alert_raised, rule, device)
+
 }  // namespace home
 
 int main() {
+  // Routes see events of every type; these two may look into the payload.
+  herald::routable<home::device_event>();
+  herald::routable<home::alert_raised>();
+
   // Alerting rules, each a bus subscription with a pattern.
   herald::local_bus bus;
   std::vector<herald::subscription> alerting;
   auto alert = [&](const char* rule, const char* pattern) {
     alerting.push_back(bus.subscribe<home::device_event>(
-        herald::event_pattern::parse(pattern), [rule](const home::device_event& e) {
+        herald::event_pattern::parse(pattern), [&bus, rule](const home::device_event& e) {
           fmt::print("  alert      {:<28} <- {} {} {} {}\n", rule, e.device, e.kind, e.state, e.value);
+          bus.publish(home::alert_raised{rule, e.device});
         }));
   };
   alert("overheating", R"({"data":{"kind":["temperature"],"value":[{"numeric":[">=",30]}]}})");
   alert("front door left open", R"({"data":{"device":[{"prefix":"door-front"}],"state":["open"]}})");
   alert("device outside the LAN", R"({"data":{"ip":[{"anything-but":{"prefix":"192.168."}}]}})");
+
+  // An audit rule over events of any type on the bus: readings and alerts alike.
+  std::map<std::string, int> audited;
+  auto audit = bus.route(R"({"type":[{"prefix":"home."}]})",
+                         [&](const herald::envelope& e) { ++audited[e.type]; });
+  // And a rule that looks into the alerts' payload, whatever publishes them.
+  auto pager = bus.route(R"({"type":["home.alert.raised"],"data":{"device":[{"prefix":"door-"}]}})",
+                         [](const herald::envelope& e) {
+                           fmt::print("  page owner {:<28} <- {}\n", e.data->at("rule").get<std::string>(),
+                                      e.data->at("device").get<std::string>());
+                         });
 
   // Automation rules, many at once in a rule_set: what to switch, by rule name.
   herald::rule_set<std::string> automation;
@@ -93,4 +119,5 @@ int main() {
   fmt::print("\n{} events, {} automation rules, {} alerting rules; nothing dead-lettered: {}\n",
              std::size(readings), automation.size(), alerting.size(),
              devices.dead_lettered() == 0 ? "yes" : "no");
+  for (const auto& [type, count] : audited) fmt::print("audit: {} x {}\n", count, type);
 }

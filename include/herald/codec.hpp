@@ -386,10 +386,11 @@ template <serializable_event T>
   return m;
 }
 
-/// The message as a CloudEvents structured-mode JSON object (attributes at
-/// the top level, the payload under "data"): what event patterns match.
-template <serializable_event T>
-[[nodiscard]] nlohmann::json to_cloudevent_json(const message<T>& m) {
+namespace detail {
+
+// The attributes of a CloudEvent as the top level of its JSON form; `type`
+// stands in for an empty type attribute.
+inline nlohmann::json cloudevent_attributes_json(const attributes& m, std::string_view type) {
   nlohmann::json j = nlohmann::json::object();
   auto put = [&](const char* name, const std::string& value) {
     if (!value.empty()) j[name] = value;
@@ -397,10 +398,10 @@ template <serializable_event T>
   j["specversion"] = "1.0";
   put("id", m.id);
   put("source", m.source);
-  j["type"] = m.type.empty() ? std::string(event_type_v<T>) : m.type;
+  j["type"] = m.type.empty() ? std::string(type) : m.type;
   if (m.time) {
     std::string text;
-    detail::append_rfc3339(text, *m.time);
+    append_rfc3339(text, *m.time);
     j["time"] = std::move(text);
   }
   put("subject", m.subject);
@@ -413,6 +414,16 @@ template <serializable_event T>
   for (const auto& [name, value] : m.extensions) {
     std::visit([&, &key = name](const auto& v) { j[key] = v; }, value);
   }
+  return j;
+}
+
+}  // namespace detail
+
+/// The message as a CloudEvents structured-mode JSON object (attributes at
+/// the top level, the payload under "data"): what event patterns match.
+template <serializable_event T>
+[[nodiscard]] nlohmann::json to_cloudevent_json(const message<T>& m) {
+  nlohmann::json j = detail::cloudevent_attributes_json(m, event_type_v<T>);
   j["data"] = m.data;
   return j;
 }

@@ -13,6 +13,8 @@
 #include "herald/clock.hpp"
 #include "herald/codec.hpp"
 #include "herald/routing/event_pattern.hpp"
+#include "herald/routing/route.hpp"
+#include "herald/routing/rule_set.hpp"
 #include "herald/envelope.hpp"
 #include "herald/error.hpp"
 #include "herald/event.hpp"

@@ -10,6 +10,7 @@
 #include <new>          // std::launder for the lazily made message
 #include <mutex>        // serializes writers of the thread-safe bus
 #include <string>       // error text
+#include <string_view>  // event type names
 #include <type_traits>  // handler signature checks
 #include <utility>      // std::move
 #include <vector>       // handler lists, retired lists
@@ -38,6 +39,8 @@ class typed_pattern;
 namespace detail {
 template <class T>
 struct pattern_filter;  // herald/routing/event_pattern.hpp
+template <class Pattern>
+struct route_builder;  // herald/routing/route.hpp
 }  // namespace detail
 
 /// Bus policy: one thread publishes and subscribes; nothing is synchronized.
@@ -68,6 +71,25 @@ struct handler_entry {
 
 struct handler_list {
   std::vector<handler_entry> entries;
+};
+
+// What a route table needs from one publish: the bus's routes see every
+// event type, so the type travels as an index and the payload untyped.
+struct route_call {
+  dispatch_frame& frame;
+  std::size_t type;          // detail::type_index of the payload's type
+  const void* payload;
+  void* bus;
+  void (*report)(void* bus, std::string_view type, const attributes& m, std::exception_ptr e);
+};
+
+// The bus's routes, copied on write like handler lists. Defined in
+// herald/routing/route.hpp, so that the bus needs no JSON unless it routes.
+struct route_table {
+  void (*dispatch)(const route_table& self, route_call& call);
+  // A copy without route `id`: nullptr when none would be left.
+  const route_table* (*without)(const route_table& self, std::uint64_t id);
+  void (*destroy)(const route_table* self) noexcept;
 };
 
 // The frame of one publish of T. For a plain `publish(const T&)` the message
@@ -223,6 +245,7 @@ class basic_bus {
       }
       delete c;
     }
+    if (const auto* routes = routes_.load(std::memory_order_relaxed)) free_routes(routes);
     for (auto& garbage : retired_) free_retired(garbage);
   }
 
@@ -254,6 +277,27 @@ class basic_bus {
     } else {
       return {};
     }
+  }
+
+  /// Calls `handler` for every event published from now on, of any type,
+  /// whose CloudEvent JSON form matches `pattern` (a herald::event_pattern or
+  /// its JSON text): what a rule of a cloud event bus does. The handler takes
+  /// `const herald::envelope&` or the `const nlohmann::json&` matched.
+  /// Include herald/routing/route.hpp; docs/routing.md tells what routes see.
+  template <class Pattern, class Handler>
+  [[nodiscard]] subscription route(Pattern&& pattern, Handler&& handler) {
+    using builder = detail::route_builder<std::decay_t<Pattern>>;
+    std::uint64_t id;
+    {
+      std::lock_guard lock(writers_);
+      id = ++last_id_;
+      const auto* old = routes_.load(std::memory_order_relaxed);
+      const detail::route_table* fresh =
+          builder::with(old, id, std::forward<Pattern>(pattern), std::forward<Handler>(handler));
+      routes_.store(fresh, std::memory_order_release);
+      if (old) retire(old, {});
+    }
+    return subscription(alive_, &unroute_thunk, this, 0, id);
   }
 
   /// Calls the current handlers of T. The message's attributes are made only
@@ -331,8 +375,10 @@ class basic_bus {
     std::atomic<const detail::handler_list*> lists[chunk_size]{};
   };
 
+  // A handler list or a route table that a publish may still read.
   struct retired_list {
-    const detail::handler_list* list;
+    const void* object;
+    void (*free)(const void* object) noexcept;
     detail::handler_entry removed;  // target == nullptr: nothing removed
     std::uint64_t tag;
   };
@@ -380,8 +426,12 @@ class basic_bus {
   template <class T>
   [[gnu::always_inline]] inline void dispatch(const T* payload, const message<T>* m) {
     read_scope scope(*this);
-    const auto* list = find_list(detail::type_index<T>());
-    if (!list) return;
+    const std::size_t index = detail::type_index<T>();
+    const auto* list = find_list(index);
+    if (!list) [[unlikely]] {
+      if (routes_.load(std::memory_order_acquire)) route_only(index, payload, m);
+      return;
+    }
     detail::typed_frame<T> frame(payload, m, options_);
     for (const auto& entry : list->entries) {
       try {
@@ -390,6 +440,29 @@ class basic_bus {
         report(event_type_v<T>, frame.get(), std::current_exception());
       }
     }
+    // Read after the handlers, so that a bus without routes pays one load.
+    if (const auto* routes = routes_.load(std::memory_order_acquire)) [[unlikely]] {
+      run_routes(*routes, frame, index, payload);
+    }
+  }
+
+  template <class T>
+  [[gnu::noinline]] void route_only(std::size_t index, const T* payload, const message<T>* m) {
+    detail::typed_frame<T> frame(payload, m, options_);
+    if (const auto* routes = routes_.load(std::memory_order_acquire)) {
+      run_routes(*routes, frame, index, payload);
+    }
+  }
+
+  [[gnu::noinline]] void run_routes(const detail::route_table& routes, detail::dispatch_frame& frame,
+                                    std::size_t index, const void* payload) {
+    detail::route_call call{frame, index, payload, this, &report_thunk};
+    routes.dispatch(routes, call);
+  }
+
+  static void report_thunk(void* self, std::string_view type, const attributes& m,
+                           std::exception_ptr e) {
+    static_cast<basic_bus*>(self)->report(type, m, std::move(e));
   }
 
   void report(std::string_view type, const attributes& m, std::exception_ptr e) {
@@ -451,6 +524,25 @@ class basic_bus {
     static_cast<basic_bus*>(self)->remove(index, id);
   }
 
+  static void unroute_thunk(void* self, std::size_t, std::uint64_t id) noexcept {
+    static_cast<basic_bus*>(self)->remove_route(id);
+  }
+
+  void remove_route(std::uint64_t id) noexcept {
+    std::lock_guard lock(writers_);
+    const auto* old = routes_.load(std::memory_order_relaxed);
+    if (!old) return;
+    const detail::route_table* fresh;
+    try {
+      fresh = old->without(*old, id);
+    } catch (...) {
+      return;  // out of memory: the route stays, as remove() leaves a handler
+    }
+    if (fresh == old) return;  // no such route
+    routes_.store(fresh, std::memory_order_release);
+    retire(old, {});
+  }
+
   void remove(std::size_t index, std::uint64_t id) noexcept {
     std::lock_guard lock(writers_);
     auto& slot = slot_for_existing(index);
@@ -497,10 +589,28 @@ class basic_bus {
 
   // Called with the writer lock held, after the list became unreachable.
   void retire(const detail::handler_list* list, detail::handler_entry removed) noexcept {
+    retire(list, &free_list, removed);
+  }
+
+  void retire(const detail::route_table* table, detail::handler_entry removed) noexcept {
+    retire(table, &free_routes, removed);
+  }
+
+  static void free_list(const void* list) noexcept {
+    delete static_cast<const detail::handler_list*>(list);
+  }
+
+  static void free_routes(const void* table) noexcept {
+    const auto* routes = static_cast<const detail::route_table*>(table);
+    routes->destroy(routes);
+  }
+
+  void retire(const void* object, void (*free)(const void*) noexcept,
+              detail::handler_entry removed) noexcept {
     std::uint64_t tag = 0;
     if constexpr (thread_safe) tag = detail::epoch_domain::retire_tag();
     try {
-      retired_.push_back({list, removed, tag});
+      retired_.push_back({object, free, removed, tag});
     } catch (...) {
       return;  // out of memory: leak this list rather than free it under a reader
     }
@@ -536,11 +646,12 @@ class basic_bus {
 
   static void free_retired(const retired_list& garbage) noexcept {
     if (garbage.removed.target) garbage.removed.destroy(garbage.removed.target);
-    delete garbage.list;
+    garbage.free(garbage.object);
   }
 
   bus_options options_;
   std::atomic<chunk*> chunks_[max_chunks]{};
+  std::atomic<const detail::route_table*> routes_{nullptr};
   writer_mutex writers_;
   std::uint64_t last_id_ = 0;
   std::vector<retired_list> retired_;

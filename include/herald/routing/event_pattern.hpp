@@ -549,9 +549,27 @@ class event_pattern {
     return detail::pattern::matches_node(root_, &event);
   }
 
+  /// Whether the pattern says anything about the event's top-level field
+  /// `name`, directly or in one of its "$or" alternatives.
+  [[nodiscard]] bool constrains(std::string_view name) const {
+    return constrains(root_, name);
+  }
+
  private:
   template <class Target>
   friend class rule_set;  // indexes rules by their required fields
+
+  static bool constrains(const detail::pattern::node& n, std::string_view name) {
+    for (const auto& f : n.fields) {
+      if (f.name == name) return true;
+    }
+    for (const auto& alternatives : n.any_of) {
+      for (const auto& alternative : alternatives) {
+        if (constrains(alternative, name)) return true;
+      }
+    }
+    return false;
+  }
 
   detail::pattern::node root_;
 };

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+#include <herald/routing/route.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catch.hpp"
+#include "support/home_events.hpp"
+
+namespace {
+
+// Registered nowhere: routes see only its attributes.
+struct door_opened {
+  static constexpr std::string_view event_type = "home.door.opened";
+  std::string door;
+};
+void to_json(nlohmann::json& j, const door_opened& d) { j = {{"door", d.door}}; }
+void from_json(const nlohmann::json& j, door_opened& d) { j.at("door").get_to(d.door); }
+
+// Not serializable at all: still routed, on its attributes.
+struct heartbeat {
+  static constexpr std::string_view event_type = "home.heartbeat";
+  int sequence = 0;
+};
+
+struct routes_registered {
+  routes_registered() {
+    herald::routable<home::temperature>();
+    herald::routable<home::alarm>();
+  }
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("bus.route matches events of any type by their CloudEvent JSON form",
+                   "[routing][bus]", herald::bus, herald::local_bus) {
+  routes_registered registered;
+  TestType bus;
+  std::vector<std::string> seen;
+  auto hot = bus.route(R"({"data":{"celsius":[{"numeric":[">=",30]}]}})",
+                       [&](const herald::envelope& e) {
+                         seen.push_back("hot " + e.type + " " + e.data->at("room").get<std::string>());
+                       });
+  auto alarms = bus.route(std::string(R"({"type":[{"prefix":"home.alarm."}]})"),
+                          [&](const nlohmann::json& e) {
+                            seen.push_back("alarm " + e["data"]["reason"].get<std::string>());
+                          });
+  auto everything = bus.route(herald::event_pattern::parse(R"({"type":[{"exists":true}]})"),
+                              [&](const herald::envelope& e) { seen.push_back("any " + e.type); });
+
+  bus.publish(home::temperature{"kitchen", 31});
+  bus.publish(home::temperature{"hall", 19});
+  bus.publish(home::alarm{"smoke"});
+  bus.publish(heartbeat{7});
+
+  CHECK(seen == std::vector<std::string>{
+                    "hot home.sensor.temperature kitchen", "any home.sensor.temperature",
+                    "any home.sensor.temperature", "alarm smoke", "any home.alarm.raised",
+                    "any home.heartbeat"});
+}
+
+TEST_CASE("bus.route: typed handlers and routes both see a publish, routes after handlers",
+          "[routing][bus]") {
+  routes_registered registered;
+  herald::bus bus;
+  std::vector<std::string> order;
+  auto typed = bus.subscribe<home::alarm>([&](const home::alarm&) { order.push_back("typed"); });
+  auto routed = bus.route(R"({"type":["home.alarm.raised"]})",
+                          [&](const herald::envelope&) { order.push_back("route"); });
+  bus.publish(home::alarm{"smoke"});
+  CHECK(order == std::vector<std::string>{"typed", "route"});
+}
+
+TEST_CASE("bus.route: the envelope carries the message's attributes", "[routing][bus]") {
+  routes_registered registered;
+  herald::bus_options options;
+  options.source = "/home/hub";
+  herald::bus bus(options);
+  herald::envelope got;
+  auto r = bus.route(R"({"source":["/home/hub"], "subject":["kitchen"]})",
+                     [&](const herald::envelope& e) { got = e; });
+  herald::message<home::temperature> m(home::temperature{"kitchen", 21});
+  m.subject = "kitchen";
+  m.extensions.set("floor", std::int64_t{2});
+  bus.publish(m);
+  REQUIRE_FALSE(got.id.empty());
+  CHECK(got.source == "/home/hub");
+  CHECK(got.type == "home.sensor.temperature");
+  CHECK(got.correlationid == got.id);
+  CHECK(got.time.has_value());
+  CHECK(got.extensions == m.extensions);
+  REQUIRE(got.data);
+  CHECK((*got.data)["celsius"] == 21);
+}
+
+TEST_CASE("bus.route: a publish from a route handler is caused by the routed message",
+          "[routing][bus]") {
+  routes_registered registered;
+  herald::bus bus;
+  std::string cause_id;
+  herald::message<home::alarm> raised;
+  auto relay = bus.route(R"({"data":{"celsius":[{"numeric":[">",50]}]}})",
+                         [&](const herald::envelope& e) {
+                           cause_id = e.id;
+                           bus.publish(home::alarm{"fire"});
+                         });
+  auto alarms = bus.subscribe<home::alarm>([&](const herald::message<home::alarm>& m) { raised = m; });
+  bus.publish(home::temperature{"kitchen", 90});
+  REQUIRE_FALSE(cause_id.empty());
+  CHECK(raised.causationid == cause_id);
+  CHECK(raised.correlationid == cause_id);
+}
+
+TEST_CASE("bus.route: a throwing route handler is reported and the others still run",
+          "[routing][bus]") {
+  routes_registered registered;
+  std::vector<std::string> reports;
+  herald::bus_options options;
+  options.on_error = [&](const herald::handler_failure& f) {
+    reports.push_back(std::string(f.event_type) + ": " + f.what());
+  };
+  herald::bus bus(options);
+  int after = 0;
+  auto bad = bus.route(R"({"type":["home.alarm.raised"]})",
+                       [](const herald::envelope&) { throw std::runtime_error("siren broken"); });
+  auto good = bus.route(R"({"type":["home.alarm.raised"]})", [&](const herald::envelope&) { ++after; });
+  bus.publish(home::alarm{"smoke"});
+  CHECK(after == 1);
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0] == "home.alarm.raised: siren broken");
+}
+
+TEST_CASE("bus.route: a type that is not routable is reported once when a route needs its data",
+          "[routing][bus]") {
+  std::vector<std::string> reports;
+  herald::bus_options options;
+  options.on_error = [&](const herald::handler_failure& f) { reports.push_back(f.what()); };
+  herald::bus bus(options);
+  int by_type = 0;
+  int by_data = 0;
+  int with_data = 0;
+  auto typed = bus.route(R"({"type":["home.door.opened"]})", [&](const herald::envelope& e) {
+    ++by_type;
+    if (e.data) ++with_data;
+  });
+  auto on_data = bus.route(R"({"data":{"door":["front"]}})", [&](const herald::envelope&) { ++by_data; });
+  bus.publish(door_opened{"front"});
+  bus.publish(door_opened{"front"});
+  CHECK(by_type == 2);
+  CHECK(with_data == 0);
+  CHECK(by_data == 0);
+  REQUIRE(reports.size() == 1);
+  CHECK_THAT(reports[0], herald_test::contains("home.door.opened"));
+  CHECK_THAT(reports[0], herald_test::contains("herald::routable<T>()"));
+
+  herald::routable<door_opened>();
+  bus.publish(door_opened{"front"});
+  CHECK(by_data == 1);
+  CHECK(with_data == 1);
+}
+
+TEST_CASE("bus.route: an invalid pattern throws and adds nothing", "[routing][bus]") {
+  herald::bus bus;
+  int calls = 0;
+  CHECK_THROWS_AS(bus.route(R"({"type":[{"prefix":5}]})", [&](const herald::envelope&) { ++calls; }),
+                  herald::pattern_error);
+  bus.publish(heartbeat{1});
+  CHECK(calls == 0);
+}
+
+TEMPLATE_TEST_CASE("bus.route: resetting a route stops it, others keep their order",
+                   "[routing][bus]", herald::bus, herald::local_bus) {
+  TestType bus;
+  std::vector<int> calls;
+  auto first = bus.route(R"({"type":["home.heartbeat"]})", [&](const herald::envelope&) { calls.push_back(1); });
+  auto second = bus.route(R"({"type":["home.heartbeat"]})", [&](const herald::envelope&) { calls.push_back(2); });
+  auto third = bus.route(R"({"type":["home.heartbeat"]})", [&](const herald::envelope&) { calls.push_back(3); });
+  bus.publish(heartbeat{1});
+  second.reset();
+  bus.publish(heartbeat{2});
+  first.reset();
+  third.reset();
+  bus.publish(heartbeat{3});
+  CHECK(calls == std::vector<int>{1, 2, 3, 1, 3});
+  CHECK_FALSE(second.active());
+}
+
+TEST_CASE("bus.route: a route removing itself from its own handler takes effect next publish",
+          "[routing][bus]") {
+  herald::local_bus bus;
+  int calls = 0;
+  herald::subscription self;
+  self = bus.route(R"({"type":["home.heartbeat"]})", [&](const herald::envelope&) {
+    ++calls;
+    self.reset();
+  });
+  bus.publish(heartbeat{1});
+  bus.publish(heartbeat{2});
+  CHECK(calls == 1);
+}
+
+TEST_CASE("bus.route: routes added and removed while other threads publish", "[routing][bus]") {
+  routes_registered registered;
+  herald::bus bus;
+  std::atomic<int> hot{0};
+  auto always = bus.route(R"({"data":{"celsius":[{"numeric":[">",30]}]}})",
+                          [&](const herald::envelope&) { hot.fetch_add(1); });
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    while (!stop.load()) {
+      auto r = bus.route(R"({"type":["home.sensor.temperature"]})", [](const herald::envelope&) {});
+    }
+  });
+  std::vector<std::thread> publishers;
+  for (int t = 0; t < 2; ++t) {
+    publishers.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) bus.publish(home::temperature{"kitchen", 40});
+    });
+  }
+  for (auto& p : publishers) p.join();
+  stop = true;
+  churn.join();
+  CHECK(hot.load() == 4000);
+}
