@@ -5,6 +5,9 @@ include(CMakePackageConfigHelpers)
 set(herald_config_dir "${CMAKE_INSTALL_DATADIR}/cmake/herald")
 
 install(TARGETS herald EXPORT herald-targets FILE_SET HEADERS)
+if(TARGET herald_sqlite)
+  install(TARGETS herald_sqlite EXPORT herald-targets)
+endif()
 install(EXPORT herald-targets NAMESPACE herald:: DESTINATION "${herald_config_dir}")
 
 configure_package_config_file(cmake/herald-config.cmake.in

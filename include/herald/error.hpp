@@ -17,6 +17,11 @@ enum class errc {
   overflow = 4,          ///< a bounded queue was full and its policy is `reject`
   stopped = 5,           ///< work was offered to an executor that has stopped
   invalid_pattern = 6,   ///< an event pattern breaks the pattern language's rules
+  storage_failed = 7,    ///< the store's database reported an error not listed below
+  storage_busy = 8,      ///< another connection held a lock past the busy timeout
+  storage_full = 9,      ///< the disk or the database's page limit is full
+  storage_corrupt = 10,  ///< the file is not a database, or is damaged
+  schema_too_new = 11,   ///< the file was written by a newer herald
 };
 
 /// The code's stable name, as docs/errors.md lists it.
@@ -28,6 +33,11 @@ enum class errc {
     case errc::overflow: return "overflow";
     case errc::stopped: return "stopped";
     case errc::invalid_pattern: return "invalid_pattern";
+    case errc::storage_failed: return "storage_failed";
+    case errc::storage_busy: return "storage_busy";
+    case errc::storage_full: return "storage_full";
+    case errc::storage_corrupt: return "storage_corrupt";
+    case errc::schema_too_new: return "schema_too_new";
   }
   return "unknown";
 }
@@ -77,6 +87,18 @@ class pattern_error : public error {
 
  private:
   std::string path_;
+};
+
+/// Thrown by a store when its database fails. Nothing the failed call was
+/// doing took effect (its transaction rolled back). transient() tells
+/// whether trying again later may succeed (a lock, a full disk).
+class store_error : public error {
+ public:
+  store_error(errc code, const std::string& message) : error(code, message) {}
+
+  [[nodiscard]] bool transient() const noexcept {
+    return code() == errc::storage_busy || code() == errc::storage_full;
+  }
 };
 
 namespace detail {

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <chrono>       // the deduplication window
+#include <cstddef>      // limits
+#include <cstdint>      // sequence numbers
+#include <functional>   // the clock
+#include <optional>     // redrive one or all
+#include <span>         // batches
+#include <string>       // names, ids
+#include <utility>      // std::move
+#include <vector>       // batches
+
+#include "herald/attributes.hpp"
+#include "herald/clock.hpp"
+#include "herald/codec.hpp"
+#include "herald/detail/dispatch_frame.hpp"
+#include "herald/error.hpp"
+#include "herald/event.hpp"
+#include "herald/message.hpp"
+#include "herald/store/queue_store.hpp"
+
+namespace herald {
+
+/// How one message is sent.
+struct send_options {
+  duration delay{};              ///< not delivered before now + delay
+  std::string deduplication_id;  ///< a second send with this id inside the window stores nothing
+  std::string group;             ///< messages of one group are handled one at a time, in send order
+  herald::attributes attributes;  ///< subject, extensions, correlation…; blanks are filled
+};
+
+/// What a send did.
+struct send_result {
+  std::string id;          ///< the message id (a duplicate's: the original's)
+  bool duplicate = false;  ///< nothing was stored: the deduplication id was seen inside the window
+};
+
+struct queue_options {
+  /// The CloudEvents source of messages sent here.
+  std::string source = "/herald/queue";
+  /// How long a deduplication id is remembered.
+  duration deduplication_window = std::chrono::minutes(5);
+  /// Stamps send times and delays; empty: the system clock.
+  std::function<time_point()> clock;
+};
+
+/// A named queue of T in a store: point-to-point work that a herald::worker
+/// takes, with delays, deduplication and FIFO groups. Messages are stored as
+/// CloudEvents, so any process that knows T can work them.
+template <class T, class Store>
+class queue {
+  static_assert(detail::check_queue_store<Store>());
+  static_assert(serializable_event<T>,
+                "herald: a queue's event type needs a JSON form: give it to_json and from_json "
+                "(or NLOHMANN_DEFINE_TYPE_INTRUSIVE)");
+
+ public:
+  using event_type = T;
+  using store_type = Store;
+
+  queue(Store& store, std::string name, queue_options options = {})
+      : store_(&store), name_(std::move(name)), options_(std::move(options)) {
+    if (name_.empty()) throw error(errc::invalid_argument, "a queue needs a name");
+  }
+
+  /// Stores the event durably (its own transaction) and returns.
+  send_result send(const T& event, const send_options& options = {}) {
+    auto tx = store_->begin();
+    auto result = send(tx, event, options);
+    tx.commit();
+    return result;
+  }
+
+  /// Sends inside the caller's transaction: the message exists if and only
+  /// if the transaction commits.
+  send_result send(typename Store::transaction& tx, const T& event, const send_options& options = {}) {
+    const time_point at = now();
+    queue_message_draft draft = make_draft(event, options, at);
+    auto results = store_->enqueue(tx, name_, std::span(&draft, 1), at, options_.deduplication_window);
+    return {std::move(results.front().id), results.front().duplicate};
+  }
+
+  /// Sends many events in one transaction, each with `options` (which must
+  /// not carry a deduplication id: it would make all but the first duplicates).
+  std::vector<send_result> send_batch(std::span<const T> events, const send_options& options = {}) {
+    if (!options.deduplication_id.empty()) {
+      throw error(errc::invalid_argument,
+                  "send_batch: a deduplication id applies to one message; send those one by one");
+    }
+    const time_point at = now();
+    std::vector<queue_message_draft> drafts;
+    drafts.reserve(events.size());
+    for (const auto& event : events) drafts.push_back(make_draft(event, options, at));
+    auto tx = store_->begin();
+    auto stored = store_->enqueue(tx, name_, drafts, at, options_.deduplication_window);
+    tx.commit();
+    std::vector<send_result> results;
+    results.reserve(stored.size());
+    for (auto& r : stored) results.push_back({std::move(r.id), r.duplicate});
+    return results;
+  }
+
+  /// The dead-letter queue, oldest first, with the reason of each.
+  [[nodiscard]] std::vector<dead_lettered_message> dead_letters(std::size_t limit = 1000) {
+    return store_->dead_letters(name_, limit);
+  }
+
+  /// Moves one dead-lettered message (by its seq) back to the end of the
+  /// queue with its attempts reset; false if there is no such message.
+  bool redrive(std::int64_t seq) { return store_->redrive(name_, seq, now()) == 1; }
+
+  /// Moves every dead-lettered message back; returns how many.
+  std::size_t redrive_all() { return store_->redrive(name_, std::nullopt, now()); }
+
+  /// Deletes every dead-lettered message; returns how many.
+  std::size_t purge_dead_letters() { return store_->purge_dead_letters(name_); }
+
+  [[nodiscard]] queue_stats stats() { return store_->stats(name_, now()); }
+
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  [[nodiscard]] Store& store() const noexcept { return *store_; }
+  [[nodiscard]] time_point now() const {
+    return options_.clock ? options_.clock() : std::chrono::system_clock::now();
+  }
+
+ private:
+  queue_message_draft make_draft(const T& event, const send_options& options, time_point at) const {
+    message<T> m(event);
+    static_cast<attributes&>(m) = options.attributes;
+    if (!m.time) m.time = at;
+    // Sent from a handler: correlation and causation come from the handled message.
+    detail::fill_blank_attributes(m, event_type_v<T>, options_.source, options_.clock,
+                                  detail::current_frame);
+    return {m.id, encode(m), options.group, options.deduplication_id, at + options.delay};
+  }
+
+  Store* store_;
+  std::string name_;
+  queue_options options_;
+};
+
+}  // namespace herald

@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>    // leases in send order
+#include <chrono>       // busy timeout
+#include <cstddef>      // counts
+#include <cstdint>      // columns
+#include <mutex>        // one connection, many worker threads
+#include <optional>     // redrive one or all
+#include <span>         // batches
+#include <string>       // path, text
+#include <string_view>  // queue names
+#include <utility>      // std::move
+#include <vector>       // results
+
+#include <sqlite3.h>
+
+#include "herald/clock.hpp"
+#include "herald/detail/sqlite.hpp"
+#include "herald/error.hpp"
+#include "herald/store/queue_store.hpp"
+
+namespace herald {
+
+/// How much a commit waits for the disk (SQLite's `PRAGMA synchronous`, in WAL mode).
+enum class sqlite_sync {
+  off,     ///< no fsync: a crash of the process loses nothing, of the machine may corrupt
+  normal,  ///< the default: a crash of the process loses nothing; of the machine, the last commits
+  full,    ///< every commit is on disk when it returns
+};
+
+struct sqlite_options {
+  sqlite_sync synchronous = sqlite_sync::normal;
+  std::chrono::milliseconds busy_timeout{5000};  ///< how long to wait for another connection's lock
+};
+
+/// The embedded queue store: one SQLite file in WAL mode, shared safely by
+/// threads of this process (one connection, serialized) and by other
+/// processes (each with its own store on the same file). The schema is
+/// created and versioned here; a file from a newer herald is refused.
+class sqlite_store {
+ public:
+  using queue_store_concept = queue_store_tag;
+  static constexpr std::int64_t schema_version = 2;
+
+  /// BEGIN IMMEDIATE … COMMIT on the store's connection; rolls back unless
+  /// committed. connection() lets the caller write its own rows in it.
+  class transaction {
+   public:
+    transaction(transaction&& other) noexcept
+        : store_(std::exchange(other.store_, nullptr)), lock_(std::move(other.lock_)) {}
+    transaction& operator=(transaction&&) = delete;
+    ~transaction() {
+      if (store_) store_->exec_noexcept("ROLLBACK");
+    }
+
+    void commit() {
+      store_->exec("COMMIT", "committing");
+      store_ = nullptr;
+      lock_ = {};
+    }
+
+    [[nodiscard]] sqlite3* connection() const noexcept { return store_->db_; }
+
+   private:
+    friend class sqlite_store;
+    explicit transaction(sqlite_store& store) : store_(&store), lock_(store.mutex_) {
+      store.exec("BEGIN IMMEDIATE", "starting a transaction");
+    }
+    sqlite_store* store_;
+    std::unique_lock<std::recursive_mutex> lock_;
+  };
+
+  explicit sqlite_store(std::string path, sqlite_options options = {})
+      : path_(std::move(path)), options_(options) {
+    int rc = sqlite3_open_v2(path_.c_str(), &db_,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      sqlite3_close(db_);
+      throw store_error(errc::storage_failed, "sqlite store '" + path_ + "': cannot open: " + why);
+    }
+    try {
+      sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
+      exec("PRAGMA journal_mode=WAL", "switching to WAL mode");
+      exec(std::string("PRAGMA synchronous=") + sync_name(options_.synchronous), "setting synchronous");
+      migrate();
+      prepare();
+    } catch (...) {
+      statements_ = {};
+      sqlite3_close(db_);
+      throw;
+    }
+  }
+
+  sqlite_store(const sqlite_store&) = delete;
+  sqlite_store& operator=(const sqlite_store&) = delete;
+  ~sqlite_store() {
+    statements_ = {};
+    sqlite3_close(db_);
+  }
+
+  [[nodiscard]] transaction begin() { return transaction(*this); }
+
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+  /// The connection, for settings such as `PRAGMA max_page_count`; not to
+  /// be used while other threads work the store.
+  [[nodiscard]] sqlite3* connection() const noexcept { return db_; }
+
+  std::vector<enqueue_result> enqueue(transaction&, std::string_view queue,
+                                      std::span<const queue_message_draft> drafts, time_point now,
+                                      duration dedup_window) {
+    std::vector<enqueue_result> results;
+    results.reserve(drafts.size());
+    if (++enqueues_ % 256 == 0) {
+      use(statements_.prune_dedup).bind(1, queue).bind(2, now).step();
+    }
+    for (const auto& d : drafts) {
+      if (!d.deduplication_id.empty()) {
+        auto claim = use(statements_.claim_dedup);
+        claim.bind(1, queue).bind(2, d.deduplication_id).bind(3, now + dedup_window).bind(4, d.id).bind(5, now);
+        claim.step();
+        if (sqlite3_changes(db_) == 0) {
+          auto original = use(statements_.dedup_id);
+          original.bind(1, queue).bind(2, d.deduplication_id);
+          results.push_back({original.step() ? original.text(0) : d.id, true});
+          continue;
+        }
+      }
+      auto insert = use(statements_.insert);
+      insert.bind(1, queue).bind(2, d.id).bind(3, d.body).bind(4, d.group).bind(5, now).bind(6, d.available_at);
+      insert.step();
+      results.push_back({d.id, false});
+    }
+    return results;
+  }
+
+  std::vector<leased_message> lease(std::string_view queue, std::size_t max, time_point now,
+                                    duration visibility) {
+    std::vector<leased_message> out;
+    auto tx = begin();
+    {
+      auto r = use(statements_.lease);
+      r.bind(1, queue).bind(2, now).bind(3, now + visibility).bind(4, static_cast<std::int64_t>(max));
+      while (r.step()) {
+        out.push_back({r.integer(0), r.text(1), r.text(2), r.text(3),
+                       static_cast<std::uint32_t>(r.integer(4)), r.time(5), r.time(6), r.time(7),
+                       r.integer(8)});
+      }
+    }
+    tx.commit();
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    return out;
+  }
+
+  bool ack(std::string_view, const leased_message& m) {
+    return changed(statements_.ack, [&](detail::sqlite::run& r) { r.bind(1, m.seq).bind(2, m.lease); });
+  }
+
+  bool extend(std::string_view, const leased_message& m, time_point until) {
+    return changed(statements_.extend, [&](detail::sqlite::run& r) { r.bind(1, m.seq).bind(2, m.lease).bind(3, until); });
+  }
+
+  bool retry(std::string_view, const leased_message& m, time_point available_at, std::string_view error) {
+    return changed(statements_.retry, [&](detail::sqlite::run& r) {
+      r.bind(1, m.seq).bind(2, m.lease).bind(3, available_at).bind(4, error);
+    });
+  }
+
+  bool dead_letter(std::string_view, const leased_message& m, std::string_view reason, time_point now) {
+    return changed(statements_.dead_letter, [&](detail::sqlite::run& r) {
+      r.bind(1, m.seq).bind(2, m.lease).bind(3, now).bind(4, reason);
+    });
+  }
+
+  std::vector<dead_lettered_message> dead_letters(std::string_view queue, std::size_t limit) {
+    std::lock_guard lock(mutex_);
+    std::vector<dead_lettered_message> out;
+    auto r = use(statements_.dead_letters);
+    r.bind(1, queue).bind(2, static_cast<std::int64_t>(limit));
+    while (r.step()) {
+      out.push_back({r.integer(0), r.text(1), r.text(2), r.text(3), r.text(4),
+                     static_cast<std::uint32_t>(r.integer(5)), r.time(6), r.time(7), r.time(8),
+                     r.time(9)});
+    }
+    return out;
+  }
+
+  std::size_t redrive(std::string_view queue, std::optional<std::int64_t> which, time_point now) {
+    auto tx = begin();
+    {
+      auto copy = use(statements_.redrive_copy);
+      copy.bind(1, queue).bind(3, now);
+      if (which) copy.bind(2, *which); else copy.bind_null(2);
+      copy.step();
+    }
+    auto moved = static_cast<std::size_t>(sqlite3_changes(db_));
+    {
+      auto remove = use(statements_.redrive_remove);
+      remove.bind(1, queue);
+      if (which) remove.bind(2, *which); else remove.bind_null(2);
+      remove.step();
+    }
+    tx.commit();
+    return moved;
+  }
+
+  std::size_t purge_dead_letters(std::string_view queue) {
+    std::lock_guard lock(mutex_);
+    auto r = use(statements_.purge);
+    r.bind(1, queue).step();
+    return static_cast<std::size_t>(sqlite3_changes(db_));
+  }
+
+  queue_stats stats(std::string_view queue, time_point now) {
+    std::lock_guard lock(mutex_);
+    auto r = use(statements_.stats);
+    r.bind(1, queue).bind(2, now);
+    queue_stats s;
+    if (r.step()) {
+      s.dead_lettered = static_cast<std::size_t>(r.integer(0));
+      s.in_flight = static_cast<std::size_t>(r.integer(1));
+      s.delayed = static_cast<std::size_t>(r.integer(2));
+      s.depth = static_cast<std::size_t>(r.integer(3));
+      if (sqlite3_column_type(statements_.stats.get(), 4) != SQLITE_NULL) s.oldest_age = now - r.time(4);
+    }
+    return s;
+  }
+
+ private:
+  detail::sqlite::run use(const detail::sqlite::statement& s) {
+    return detail::sqlite::run(s, path_, options_.busy_timeout);
+  }
+
+  struct statement_cache {
+    detail::sqlite::statement insert, claim_dedup, dedup_id, prune_dedup, lease, ack, extend, retry,
+        dead_letter, dead_letters, redrive_copy, redrive_remove, purge, stats;
+  };
+
+  static const char* sync_name(sqlite_sync s) {
+    switch (s) {
+      case sqlite_sync::off: return "OFF";
+      case sqlite_sync::full: return "FULL";
+      case sqlite_sync::normal: break;
+    }
+    return "NORMAL";
+  }
+
+  template <class Bind>
+  bool changed(const detail::sqlite::statement& s, Bind&& bind) {
+    std::lock_guard lock(mutex_);
+    auto r = use(s);
+    bind(r);
+    r.step();
+    return sqlite3_changes(db_) == 1;
+  }
+
+  void exec(const std::string& sql, std::string_view doing) {
+    char* message = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message);
+    sqlite3_free(message);
+    if (rc != SQLITE_OK) detail::sqlite::fail(db_, rc, doing, path_, options_.busy_timeout);
+  }
+
+  void exec_noexcept(const char* sql) noexcept { sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
+
+  // Version 1 held the messages; version 2 added deduplication and the group index.
+  void migrate() {
+    auto tx = begin();
+    exec("CREATE TABLE IF NOT EXISTS herald_schema (version INTEGER NOT NULL)", "reading the schema");
+    std::int64_t version = 0;
+    {
+      detail::sqlite::statement read(db_, "SELECT max(version) FROM herald_schema");
+      detail::sqlite::run r(read, path_, options_.busy_timeout);
+      if (r.step()) version = r.integer(0);
+    }
+    if (version > schema_version) {
+      throw store_error(errc::schema_too_new,
+                        "sqlite store '" + path_ + "': the file has herald schema version " +
+                            std::to_string(version) + ", this herald knows versions up to " +
+                            std::to_string(schema_version) +
+                            "; open it with a newer herald (nothing was changed)");
+    }
+    if (version < 1) {
+      exec(R"(CREATE TABLE herald_queue (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                queue TEXT NOT NULL,
+                id TEXT NOT NULL,
+                body BLOB NOT NULL,
+                grp TEXT NOT NULL DEFAULT '',
+                enqueued_at INTEGER NOT NULL,
+                available_at INTEGER NOT NULL,
+                lease INTEGER NOT NULL DEFAULT 0,
+                lease_until INTEGER NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                first_attempt_at INTEGER,
+                last_attempt_at INTEGER,
+                last_error TEXT NOT NULL DEFAULT '',
+                dead INTEGER NOT NULL DEFAULT 0,
+                dead_at INTEGER);
+              CREATE INDEX herald_queue_order ON herald_queue (queue, dead, seq);)",
+           "creating schema version 1");
+    }
+    if (version < 2) {
+      exec(R"(CREATE TABLE herald_dedup (
+                queue TEXT NOT NULL,
+                dedup_id TEXT NOT NULL,
+                expires_at INTEGER NOT NULL,
+                id TEXT NOT NULL,
+                PRIMARY KEY (queue, dedup_id));
+              CREATE INDEX herald_queue_groups ON herald_queue (queue, grp, dead, seq) WHERE grp <> '';)",
+           "migrating to schema version 2");
+    }
+    if (version != schema_version) {
+      exec("DELETE FROM herald_schema; INSERT INTO herald_schema VALUES (" +
+               std::to_string(schema_version) + ")",
+           "recording the schema version");
+    }
+    tx.commit();
+  }
+
+  void prepare() {
+    auto make = [&](std::string_view sql) { return detail::sqlite::statement(db_, sql); };
+    statements_.insert = make(
+        "INSERT INTO herald_queue (queue, id, body, grp, enqueued_at, available_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    // A deduplication id is claimed unless a claim inside its window holds it.
+    statements_.claim_dedup = make(
+        "INSERT INTO herald_dedup (queue, dedup_id, expires_at, id) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (queue, dedup_id) DO UPDATE SET expires_at = excluded.expires_at, "
+        "id = excluded.id WHERE herald_dedup.expires_at <= ?5");
+    statements_.dedup_id = make("SELECT id FROM herald_dedup WHERE queue = ?1 AND dedup_id = ?2");
+    statements_.prune_dedup = make("DELETE FROM herald_dedup WHERE queue = ?1 AND expires_at <= ?2");
+    // Only the oldest live message of a group may be leased, so a group goes
+    // one at a time in send order. PostgreSQL: the same with FOR UPDATE SKIP LOCKED.
+    statements_.lease = make(
+        "UPDATE herald_queue SET lease = random(), lease_until = ?3, attempts = attempts + 1, "
+        "first_attempt_at = coalesce(first_attempt_at, ?2), last_attempt_at = ?2 "
+        "WHERE seq IN (SELECT m.seq FROM herald_queue m WHERE m.queue = ?1 AND m.dead = 0 "
+        "AND m.available_at <= ?2 AND m.lease_until <= ?2 AND (m.grp = '' OR m.seq = "
+        "(SELECT min(g.seq) FROM herald_queue g WHERE g.queue = m.queue AND g.grp = m.grp "
+        "AND g.dead = 0)) ORDER BY m.seq LIMIT ?4) "
+        "RETURNING seq, id, body, grp, attempts, enqueued_at, first_attempt_at, lease_until, lease");
+    statements_.ack = make("DELETE FROM herald_queue WHERE seq = ?1 AND lease = ?2 AND dead = 0");
+    statements_.extend = make(
+        "UPDATE herald_queue SET lease_until = ?3 WHERE seq = ?1 AND lease = ?2 AND dead = 0");
+    statements_.retry = make(
+        "UPDATE herald_queue SET lease = 0, lease_until = 0, available_at = ?3, last_error = ?4 "
+        "WHERE seq = ?1 AND lease = ?2 AND dead = 0");
+    statements_.dead_letter = make(
+        "UPDATE herald_queue SET lease = 0, lease_until = 0, dead = 1, dead_at = ?3, "
+        "last_error = ?4 WHERE seq = ?1 AND lease = ?2 AND dead = 0");
+    statements_.dead_letters = make(
+        "SELECT seq, id, body, grp, last_error, attempts, enqueued_at, first_attempt_at, "
+        "last_attempt_at, dead_at FROM herald_queue WHERE queue = ?1 AND dead = 1 "
+        "ORDER BY seq LIMIT ?2");
+    // Back at the end of the queue (and of its group), as if sent now.
+    statements_.redrive_copy = make(
+        "INSERT INTO herald_queue (queue, id, body, grp, enqueued_at, available_at) "
+        "SELECT queue, id, body, grp, enqueued_at, ?3 FROM herald_queue "
+        "WHERE queue = ?1 AND dead = 1 AND (?2 IS NULL OR seq = ?2) ORDER BY seq");
+    statements_.redrive_remove = make(
+        "DELETE FROM herald_queue WHERE queue = ?1 AND dead = 1 AND (?2 IS NULL OR seq = ?2)");
+    statements_.purge = make("DELETE FROM herald_queue WHERE queue = ?1 AND dead = 1");
+    statements_.stats = make(
+        "SELECT coalesce(sum(dead = 1), 0), coalesce(sum(dead = 0 AND lease_until > ?2), 0), "
+        "coalesce(sum(dead = 0 AND lease_until <= ?2 AND available_at > ?2), 0), "
+        "coalesce(sum(dead = 0 AND lease_until <= ?2 AND available_at <= ?2), 0), "
+        "min(CASE WHEN dead = 0 THEN enqueued_at END) FROM herald_queue WHERE queue = ?1");
+  }
+
+  std::string path_;
+  sqlite_options options_;
+  sqlite3* db_ = nullptr;
+  std::recursive_mutex mutex_;
+  statement_cache statements_;
+  std::uint64_t enqueues_ = 0;
+};
+
+static_assert(queue_store<sqlite_store>);
+
+}  // namespace herald

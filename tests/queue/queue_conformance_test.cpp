@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: MIT
+// The queue store conformance suite: every queue store runs it. A new store
+// is done when it passes.
+#include <herald/queue/queue.hpp>
+#include <herald/queue/worker.hpp>
+#include <herald/testing/manual_clock.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catch.hpp"
+#include "support/queue_fixtures.hpp"
+
+using namespace std::chrono_literals;
+using herald_test::job;
+
+namespace {
+
+template <class Fixture>
+struct bench {
+  Fixture fixture;
+  herald::manual_clock clock;
+  herald::queue<job, decltype(Fixture::store)> jobs{
+      fixture.store, "jobs", herald::queue_options{"/test", 5min, [this] { return clock.now(); }}};
+
+  herald::worker_options exact(std::uint32_t max_attempts = 3) {
+    herald::worker_options o;
+    o.visibility_timeout = 30s;
+    o.retry.base = 1s;
+    o.retry.factor = 2;
+    o.retry.cap = 1min;
+    o.retry.max_attempts = max_attempts;
+    o.retry.jitter = false;
+    o.on_error = [](const std::exception& e) { FAIL_CHECK(e.what()); };
+    return o;
+  }
+};
+
+}  // namespace
+
+#define QUEUE_STORES herald_test::memory_fixture, herald_test::sqlite_fixture
+
+TEMPLATE_TEST_CASE("queue: what is acked never comes again", "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  for (int i = 0; i < 5; ++i) b.jobs.send(job{i, ""});
+  std::vector<int> handled;
+  herald::worker w(b.jobs, [&](const job& j) { handled.push_back(j.n); }, b.exact());
+  while (w.run_once(b.clock.now()) > 0) {}
+  CHECK(handled == std::vector<int>{0, 1, 2, 3, 4});
+  b.clock.advance(1h);  // far past every lease
+  CHECK(w.run_once(b.clock.now()) == 0);
+  auto s = b.jobs.stats();
+  CHECK(s.depth + s.in_flight + s.delayed + s.dead_lettered == 0);
+}
+
+TEMPLATE_TEST_CASE("queue: an expired lease redelivers; nothing unacked is lost",
+                   "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  b.jobs.send(job{1, ""});
+  auto& store = b.fixture.store;
+  auto first = store.lease("jobs", 10, b.clock.now(), 30s);
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].attempts == 1);
+  CHECK(store.lease("jobs", 10, b.clock.now() + 29s, 30s).empty());  // still leased
+  b.clock.advance(30s);
+  auto second = store.lease("jobs", 10, b.clock.now(), 30s);
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].id == first[0].id);
+  CHECK(second[0].attempts == 2);
+  CHECK(second[0].first_attempt_at == first[0].first_attempt_at);
+  // The first holder lost its lease: it may no longer settle the message.
+  CHECK_FALSE(store.ack("jobs", first[0]));
+  CHECK_FALSE(store.extend("jobs", first[0], b.clock.now() + 1h));
+  CHECK(store.ack("jobs", second[0]));
+  CHECK_FALSE(store.ack("jobs", second[0]));
+}
+
+TEMPLATE_TEST_CASE("queue: a lease is extended by its holder", "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  b.jobs.send(job{1, ""});
+  auto& store = b.fixture.store;
+  auto leased = store.lease("jobs", 1, b.clock.now(), 30s);
+  REQUIRE(leased.size() == 1);
+  CHECK(store.extend("jobs", leased[0], b.clock.now() + 90s));
+  CHECK(store.lease("jobs", 1, b.clock.now() + 60s, 30s).empty());
+  CHECK(store.lease("jobs", 1, b.clock.now() + 90s, 30s).size() == 1);
+}
+
+TEMPLATE_TEST_CASE("queue: delay", "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  herald::send_options later;
+  later.delay = 10s;
+  b.jobs.send(job{1, ""}, later);
+  b.jobs.send(job{2, ""});
+  std::vector<int> handled;
+  herald::worker w(b.jobs, [&](const job& j) { handled.push_back(j.n); }, b.exact());
+  CHECK(w.run_once(b.clock.now()) == 1);
+  CHECK(b.jobs.stats().delayed == 1);
+  CHECK(w.run_once(b.clock.now() + 9999ms) == 0);
+  CHECK(w.run_once(b.clock.now() + 10s) == 1);
+  CHECK(handled == std::vector<int>{2, 1});
+}
+
+TEMPLATE_TEST_CASE("queue: deduplication window", "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  herald::send_options once;
+  once.deduplication_id = "order-7";
+  auto first = b.jobs.send(job{1, ""}, once);
+  CHECK_FALSE(first.duplicate);
+  b.clock.advance(4min);
+  auto second = b.jobs.send(job{2, ""}, once);
+  CHECK(second.duplicate);
+  CHECK(second.id == first.id);
+  CHECK(b.jobs.stats().depth == 1);
+  b.clock.advance(1min);  // the window (5 min from the first send) has passed
+  auto third = b.jobs.send(job{3, ""}, once);
+  CHECK_FALSE(third.duplicate);
+  CHECK(b.jobs.stats().depth == 2);
+  herald::send_options other;
+  other.deduplication_id = "order-8";
+  CHECK_FALSE(b.jobs.send(job{4, ""}, other).duplicate);
+}
+
+TEMPLATE_TEST_CASE("queue: a send in a transaction that rolls back leaves nothing",
+                   "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  {
+    auto tx = b.fixture.store.begin();
+    b.jobs.send(tx, job{1, ""});
+  }  // not committed
+  CHECK(b.jobs.stats().depth == 0);
+  {
+    auto tx = b.fixture.store.begin();
+    herald::send_options once;
+    once.deduplication_id = "d";
+    b.jobs.send(tx, job{2, ""}, once);
+    tx.commit();
+  }
+  CHECK(b.jobs.stats().depth == 1);
+}
+
+TEMPLATE_TEST_CASE("queue: the backoff schedule, at exact times", "[queue][conformance]",
+                   QUEUE_STORES) {
+  bench<TestType> b;
+  b.jobs.send(job{1, ""});
+  const auto t0 = b.clock.now();
+  std::vector<herald::time_point> attempts;
+  std::vector<herald::time_point> retry_at;
+  auto options = b.exact(4);
+  options.on_failure = [&](const herald::worker_failure& f) {
+    if (!f.dead_lettered) retry_at.push_back(f.retry_at);
+  };
+  herald::worker w(b.jobs, [&](const job&) {
+    attempts.push_back(b.clock.now());
+    throw std::runtime_error("printer on fire");
+  }, options);
+  // Failures 1, 2, 3 wait 1 s, 2 s, 4 s; the 4th attempt is the last.
+  const std::vector<herald::time_point> due{t0, t0 + 1s, t0 + 3s, t0 + 7s};
+  for (auto at : due) {
+    CHECK(w.run_once(at - 1ms) == 0);
+    b.clock.advance_to(at);
+    CHECK(w.run_once(at) == 1);
+  }
+  CHECK(attempts == due);
+  CHECK(retry_at == std::vector<herald::time_point>{t0 + 1s, t0 + 3s, t0 + 7s});
+  CHECK(w.run_once(t0 + 1h) == 0);
+  auto dead = b.jobs.dead_letters();
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].attempts == 4);
+  CHECK(dead[0].reason == "failed 4 times; last error: printer on fire");
+  CHECK(dead[0].first_attempt_at == t0);
+  CHECK(dead[0].last_attempt_at == t0 + 7s);
+  CHECK(dead[0].dead_lettered_at == t0 + 7s);
+}
+
+TEMPLATE_TEST_CASE("queue: full jitter stays within the exponential ceiling",
+                   "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  b.jobs.send(job{1, ""});
+  auto options = b.exact(10);
+  options.retry.jitter = true;
+  options.seed = 42;
+  std::vector<herald::duration> waits;
+  herald::time_point now = b.clock.now();
+  options.on_failure = [&](const herald::worker_failure& f) { waits.push_back(f.retry_at - now); };
+  herald::worker w(b.jobs, [](const job&) { throw std::runtime_error("no"); }, options);
+  for (int i = 0; i < 6; ++i) {
+    REQUIRE(w.run_once(now) == 1);
+    now += 1h;
+  }
+  REQUIRE(waits.size() == 6);
+  bool any_below = false;
+  for (std::size_t i = 0; i < waits.size(); ++i) {
+    auto ceiling = options.retry.ceiling(static_cast<std::uint32_t>(i + 1));
+    CHECK(waits[i] >= herald::duration::zero());
+    CHECK(waits[i] <= ceiling);
+    any_below = any_below || waits[i] < ceiling;
+  }
+  CHECK(any_below);
+}
+
+TEMPLATE_TEST_CASE("queue: permanent_failure and undecodable messages are dead-lettered at once",
+                   "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  b.jobs.send(job{1, ""});
+  auto tx = b.fixture.store.begin();
+  herald::queue_message_draft garbage{"bad-1", R"({"specversion":"1.0","id":"bad-1"})", "", "",
+                                      b.clock.now()};
+  b.fixture.store.enqueue(tx, "jobs", std::span(&garbage, 1), b.clock.now(), 5min);
+  tx.commit();
+  int calls = 0;
+  herald::worker w(b.jobs, [&](const job&) {
+    ++calls;
+    throw herald::permanent_failure("customer 7 does not exist");
+  }, b.exact());
+  CHECK(w.run_once(b.clock.now()) == 1);
+  CHECK(w.run_once(b.clock.now()) == 1);
+  CHECK(calls == 1);
+  auto dead = b.jobs.dead_letters();
+  REQUIRE(dead.size() == 2);
+  CHECK(dead[0].reason == "permanent failure: customer 7 does not exist");
+  CHECK(dead[0].attempts == 1);
+  CHECK_THAT(dead[1].reason, herald_test::starts_with("does not decode: herald: "));
+  CHECK_THAT(dead[1].reason, herald_test::contains("source"));
+  CHECK(dead[1].id == "bad-1");
+}
+
+TEMPLATE_TEST_CASE("queue: redrive resets attempts; purge empties the dead-letter queue",
+                   "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  for (int i = 0; i < 3; ++i) b.jobs.send(job{i, ""});
+  bool broken = true;
+  std::vector<int> done;
+  herald::worker w(b.jobs, [&](const job& j) {
+    if (broken) throw herald::permanent_failure("down");
+    done.push_back(j.n);
+  }, b.exact());
+  while (w.run_once(b.clock.now()) > 0) {}
+  auto dead = b.jobs.dead_letters();
+  REQUIRE(dead.size() == 3);
+  CHECK(b.jobs.stats().dead_lettered == 3);
+  broken = false;
+  CHECK(b.jobs.redrive(dead[1].seq));
+  CHECK_FALSE(b.jobs.redrive(dead[1].seq));  // already moved
+  std::vector<herald::leased_message> again;
+  auto leased = b.fixture.store.lease("jobs", 10, b.clock.now(), 30s);
+  REQUIRE(leased.size() == 1);
+  CHECK(leased[0].attempts == 1);
+  CHECK(leased[0].id == dead[1].id);
+  CHECK(b.fixture.store.ack("jobs", leased[0]));
+  CHECK(b.jobs.redrive_all() == 2);
+  while (w.run_once(b.clock.now()) > 0) {}
+  CHECK(done == std::vector<int>{0, 2});
+  CHECK(b.jobs.dead_letters().empty());
+  broken = true;
+  b.jobs.send(job{5, ""});
+  while (w.run_once(b.clock.now()) > 0) {}
+  CHECK(b.jobs.purge_dead_letters() == 1);
+  CHECK(b.jobs.dead_letters().empty());
+  CHECK(b.jobs.stats().dead_lettered == 0);
+}
+
+TEMPLATE_TEST_CASE("queue: a message whose holders keep dying is dead-lettered after max attempts",
+                   "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  b.jobs.send(job{1, ""});
+  auto& store = b.fixture.store;
+  for (int i = 0; i < 3; ++i) {  // three holders crash without settling it
+    REQUIRE(store.lease("jobs", 1, b.clock.now(), 30s).size() == 1);
+    b.clock.advance(30s);
+  }
+  int calls = 0;
+  herald::worker w(b.jobs, [&](const job&) { ++calls; }, b.exact(3));
+  CHECK(w.run_once(b.clock.now()) == 1);
+  CHECK(calls == 0);
+  auto dead = b.jobs.dead_letters();
+  REQUIRE(dead.size() == 1);
+  CHECK_THAT(dead[0].reason, herald_test::starts_with("leased 3 times without finishing"));
+}
+
+TEMPLATE_TEST_CASE("queue: stats", "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  const auto t0 = b.clock.now();
+  b.jobs.send(job{1, ""});
+  b.clock.advance(5s);
+  b.jobs.send(job{2, ""});
+  herald::send_options later;
+  later.delay = 1min;
+  b.jobs.send(job{3, ""}, later);
+  b.fixture.store.lease("jobs", 1, b.clock.now(), 30s);
+  b.clock.advance(5s);
+  auto s = b.jobs.stats();
+  CHECK(s.depth == 1);
+  CHECK(s.in_flight == 1);
+  CHECK(s.delayed == 1);
+  CHECK(s.dead_lettered == 0);
+  CHECK(s.oldest_age == b.clock.now() - t0);
+  CHECK(b.fixture.store.stats("nothing-here", b.clock.now()).depth == 0);
+}
+
+TEMPLATE_TEST_CASE("queue: send_batch keeps send order and refuses a deduplication id",
+                   "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  std::vector<job> batch;
+  for (int i = 0; i < 100; ++i) batch.push_back(job{i, ""});
+  auto results = b.jobs.send_batch(batch);
+  CHECK(results.size() == 100);
+  herald::send_options bad;
+  bad.deduplication_id = "x";
+  CHECK_THROWS_AS(b.jobs.send_batch(batch, bad), herald::error);
+  std::vector<int> handled;
+  auto options = b.exact();
+  options.concurrency = 16;
+  herald::worker w(b.jobs, [&](const job& j) { handled.push_back(j.n); }, options);
+  while (w.run_once(b.clock.now()) > 0) {}
+  REQUIRE(handled.size() == 100);
+  for (int i = 0; i < 100; ++i) CHECK(handled[static_cast<std::size_t>(i)] == i);
+}
+
+TEMPLATE_TEST_CASE("queue: a group is handled one at a time in send order, even while retrying",
+                   "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  herald::send_options in_a;
+  in_a.group = "a";
+  herald::send_options in_b;
+  in_b.group = "b";
+  for (int i = 0; i < 3; ++i) {
+    b.jobs.send(job{i, "a"}, in_a);
+    b.jobs.send(job{10 + i, "b"}, in_b);
+  }
+  b.jobs.send(job{100, ""});
+  auto& store = b.fixture.store;
+  auto leased = store.lease("jobs", 10, b.clock.now(), 30s);
+  REQUIRE(leased.size() == 3);  // the head of each group and the ungrouped one
+  CHECK(leased[0].group == "a");
+  CHECK(leased[1].group == "b");
+  CHECK(leased[2].group.empty());
+  CHECK(store.lease("jobs", 10, b.clock.now(), 30s).empty());
+  // The head of "a" fails and waits: "a" waits behind it; "b" moves on.
+  CHECK(store.retry("jobs", leased[0], b.clock.now() + 10s, "later"));
+  CHECK(store.ack("jobs", leased[1]));
+  auto next = store.lease("jobs", 10, b.clock.now(), 30s);
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].group == "b");
+  auto again = store.lease("jobs", 10, b.clock.now() + 10s, 30s);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].id == leased[0].id);
+}
+
+TEMPLATE_TEST_CASE("queue: group order holds under concurrency, with two workers",
+                   "[queue][conformance][threads]", QUEUE_STORES) {
+  TestType fixture;
+  herald::queue<job, decltype(fixture.store)> jobs(fixture.store, "jobs");
+  constexpr int groups = 4;
+  constexpr int per_group = 40;
+  for (int i = 0; i < per_group; ++i) {
+    for (int g = 0; g < groups; ++g) {
+      herald::send_options o;
+      o.group = "g" + std::to_string(g);
+      jobs.send(job{i, o.group}, o);
+    }
+  }
+  std::mutex mutex;
+  std::map<std::string, int> last;
+  std::map<std::string, int> running;
+  int violations = 0;
+  std::atomic<int> handled{0};
+  auto handler = [&](const job& j) {
+    {
+      std::lock_guard lock(mutex);
+      if (running[j.group]++ != 0) ++violations;
+      auto it = last.find(j.group);
+      if (it != last.end() && it->second + 1 != j.n) ++violations;
+      last[j.group] = j.n;
+    }
+    std::this_thread::sleep_for(100us);
+    {
+      std::lock_guard lock(mutex);
+      --running[j.group];
+    }
+    handled.fetch_add(1);
+  };
+  herald::worker_options options;
+  options.concurrency = 3;
+  options.poll_interval = 1ms;
+  herald::worker first(jobs, handler, options);
+  herald::worker second(jobs, handler, options);
+  first.start();
+  second.start();
+  for (int i = 0; i < 2000 && handled.load() < groups * per_group; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  first.stop();
+  second.stop();
+  CHECK(handled.load() == groups * per_group);
+  CHECK(violations == 0);
+}
+
+TEMPLATE_TEST_CASE("queue: the heartbeat keeps a long handler's message from a second worker",
+                   "[queue][conformance][threads]", QUEUE_STORES) {
+  TestType fixture;
+  herald::queue<job, decltype(fixture.store)> jobs(fixture.store, "jobs");
+  jobs.send(job{1, ""});
+  std::atomic<int> calls{0};
+  std::vector<std::string> errors;
+  std::mutex errors_mutex;
+  herald::worker_options options;
+  options.visibility_timeout = 150ms;  // the handler takes three times as long
+  options.heartbeat = 30ms;
+  options.poll_interval = 5ms;
+  options.on_error = [&](const std::exception& e) {
+    std::lock_guard lock(errors_mutex);
+    errors.push_back(e.what());
+  };
+  auto slow = [&](const job&) {
+    calls.fetch_add(1);
+    std::this_thread::sleep_for(450ms);
+  };
+  herald::worker first(jobs, slow, options);
+  herald::worker second(jobs, slow, options);
+  first.start();
+  second.start();
+  for (int i = 0; i < 400 && jobs.stats().depth + jobs.stats().in_flight > 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  first.stop();
+  second.stop();
+  CHECK(calls.load() == 1);
+  CHECK(errors.empty());
+}
+
+TEMPLATE_TEST_CASE("queue: start/stop drains the handler in flight", "[queue][conformance][threads]",
+                   QUEUE_STORES) {
+  TestType fixture;
+  herald::queue<job, decltype(fixture.store)> jobs(fixture.store, "jobs");
+  jobs.send(job{1, ""});
+  std::atomic<bool> started{false};
+  std::atomic<bool> finished{false};
+  herald::worker_options options;
+  options.poll_interval = 1ms;
+  herald::worker w(jobs, [&](const job&) {
+    started = true;
+    std::this_thread::sleep_for(100ms);
+    finished = true;
+  }, options);
+  w.start();
+  while (!started.load()) std::this_thread::sleep_for(1ms);
+  w.stop();
+  CHECK(finished.load());
+  auto s = jobs.stats();
+  CHECK(s.depth + s.in_flight == 0);  // acked before stop returned
+}
+
+TEMPLATE_TEST_CASE("queue: a send from a handler is caused by the handled message",
+                   "[queue][conformance]", QUEUE_STORES) {
+  bench<TestType> b;
+  auto first = b.jobs.send(job{1, ""});
+  herald::queue<job, decltype(b.fixture.store)> follow_ups(
+      b.fixture.store, "follow-ups", herald::queue_options{"/test", 5min, [&] { return b.clock.now(); }});
+  herald::worker w(b.jobs, [&](const job& j) { follow_ups.send(job{j.n + 1, ""}); }, b.exact());
+  CHECK(w.run_once(b.clock.now()) == 1);
+  auto leased = b.fixture.store.lease("follow-ups", 1, b.clock.now() + 1h, 30s);
+  REQUIRE(leased.size() == 1);
+  auto m = herald::decode<job>(leased[0].body);
+  CHECK(m.causationid == first.id);
+  CHECK(m.correlationid == first.id);
+}

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The stores the queue conformance suite runs against, and a job event.
+
+#include <herald/store/memory_store.hpp>
+#include <herald/store/sqlite_store.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace herald_test {
+
+struct job {
+  static constexpr std::string_view event_type = "test.job.requested";
+  int n = 0;
+  std::string group;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(job, n, group)
+
+// A database file path of its own, removed with its WAL files at the end.
+class temp_db {
+ public:
+  explicit temp_db(std::string_view name = "queue") {
+    static std::atomic<int> counter{0};
+    path_ = (std::filesystem::temp_directory_path() /
+             ("herald-" + std::string(name) + "-" + std::to_string(::getpid()) + "-" +
+              std::to_string(counter.fetch_add(1)) + ".db"))
+                .string();
+    remove();
+  }
+  ~temp_db() { remove(); }
+  temp_db(const temp_db&) = delete;
+  temp_db& operator=(const temp_db&) = delete;
+
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+ private:
+  void remove() const {
+    std::error_code ignored;
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+      std::filesystem::remove(path_ + suffix, ignored);
+    }
+  }
+  std::string path_;
+};
+
+struct memory_fixture {
+  static constexpr const char* name = "memory";
+  herald::memory_store store;
+};
+
+struct sqlite_fixture {
+  static constexpr const char* name = "sqlite";
+  temp_db file;
+  herald::sqlite_store store{file.path()};
+};
+
+}  // namespace herald_test
