@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+// What only the SQLite store has: its schema versions and its faults.
+#include <herald/queue/queue.hpp>
+#include <herald/queue/worker.hpp>
+#include <herald/store/sqlite_store.hpp>
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catch.hpp"
+#include "support/queue_fixtures.hpp"
+
+using namespace std::chrono_literals;
+using herald_test::job;
+
+namespace {
+
+// A second connection to the file, as another process would have.
+class raw_connection {
+ public:
+  explicit raw_connection(const std::string& path) { REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK); }
+  ~raw_connection() { sqlite3_close(db_); }
+  raw_connection(const raw_connection&) = delete;
+  raw_connection& operator=(const raw_connection&) = delete;
+  void exec(const std::string& sql) {
+    char* message = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message);
+    std::string text = message ? message : "";
+    sqlite3_free(message);
+    INFO(sql << ": " << text);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  long long scalar(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    long long v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return v;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+template <class F>
+herald::store_error store_error_of(F&& f) {
+  try {
+    f();
+  } catch (const herald::store_error& e) {
+    return e;
+  }
+  FAIL("no herald::store_error was thrown");
+  return herald::store_error(herald::errc::storage_failed, "unreachable");
+}
+
+}  // namespace
+
+TEST_CASE("sqlite store: a file from a newer herald is refused, unchanged", "[queue][sqlite]") {
+  herald_test::temp_db db;
+  { herald::sqlite_store store(db.path()); }
+  raw_connection(db.path()).exec("UPDATE herald_schema SET version = 99");
+  auto e = store_error_of([&] { herald::sqlite_store store(db.path()); });
+  CHECK(e.code() == herald::errc::schema_too_new);
+  CHECK_THAT(std::string(e.what()), herald_test::contains("schema version 99"));
+  CHECK_THAT(std::string(e.what()), herald_test::contains(db.path()));
+  CHECK(raw_connection(db.path()).scalar("SELECT version FROM herald_schema") == 99);
+}
+
+TEST_CASE("sqlite store: a version 1 file is migrated and keeps its messages", "[queue][sqlite]") {
+  herald_test::temp_db db;
+  {
+    herald::sqlite_store store(db.path());
+    herald::queue<job, herald::sqlite_store> jobs(store, "jobs");
+    jobs.send(job{7, ""});
+  }
+  {  // what version 1 had: no deduplication table, no group index
+    raw_connection old(db.path());
+    old.exec("DROP TABLE herald_dedup; DROP INDEX herald_queue_groups; "
+             "UPDATE herald_schema SET version = 1");
+  }
+  herald::sqlite_store store(db.path());
+  CHECK(raw_connection(db.path()).scalar("SELECT version FROM herald_schema") ==
+        herald::sqlite_store::schema_version);
+  herald::queue<job, herald::sqlite_store> jobs(store, "jobs");
+  herald::send_options once;
+  once.deduplication_id = "x";
+  CHECK_FALSE(jobs.send(job{8, ""}, once).duplicate);
+  CHECK(jobs.send(job{9, ""}, once).duplicate);
+  std::vector<int> handled;
+  herald::worker w(jobs, [&](const job& j) { handled.push_back(j.n); });
+  while (w.run_once(std::chrono::system_clock::now()) > 0) {}
+  CHECK(handled == std::vector<int>{7, 8});
+}
+
+TEST_CASE("sqlite store: a file that is not a database gives a clear error", "[queue][sqlite]") {
+  herald_test::temp_db db;
+  {
+    std::ofstream garbage(db.path(), std::ios::binary);
+    for (int i = 0; i < 4096; ++i) garbage.put(static_cast<char>(i * 7 + 3));
+  }
+  auto e = store_error_of([&] { herald::sqlite_store store(db.path()); });
+  CHECK(e.code() == herald::errc::storage_corrupt);
+  CHECK_FALSE(e.transient());
+  CHECK_THAT(std::string(e.what()), herald_test::contains(db.path()));
+  CHECK_THAT(std::string(e.what()), herald_test::contains("not an SQLite database or is damaged"));
+}
+
+TEST_CASE("sqlite store: a full database refuses sends, loses nothing, and work goes on",
+          "[queue][sqlite]") {
+  herald_test::temp_db db;
+  herald::sqlite_store store(db.path());
+  herald::queue<job, herald::sqlite_store> jobs(store, "jobs");
+  for (int i = 0; i < 20; ++i) jobs.send(job{i, ""});
+  raw_connection other(db.path());
+  const long long pages = other.scalar("PRAGMA page_count");
+  sqlite3_exec(store.connection(), ("PRAGMA max_page_count = " + std::to_string(pages)).c_str(),
+               nullptr, nullptr, nullptr);
+  std::vector<job> big(2000, job{999, std::string(200, 'x')});
+  auto e = store_error_of([&] { jobs.send_batch(big); });
+  CHECK(e.code() == herald::errc::storage_full);
+  CHECK(e.transient());
+  CHECK_THAT(std::string(e.what()), herald_test::contains("full"));
+  CHECK(jobs.stats().depth == 20);  // the failed batch left nothing behind, lost nothing
+  std::vector<int> handled;
+  herald::worker w(jobs, [&](const job& j) { handled.push_back(j.n); });
+  while (w.run_once(std::chrono::system_clock::now()) > 0) {}
+  CHECK(handled.size() == 20);
+  sqlite3_exec(store.connection(), "PRAGMA max_page_count = 1073741823", nullptr, nullptr, nullptr);
+  CHECK(jobs.send_batch(big).size() == 2000);
+}
+
+TEST_CASE("sqlite store: a lock held past the busy timeout gives a clear error; the worker goes on",
+          "[queue][sqlite]") {
+  herald_test::temp_db db;
+  herald::sqlite_options options;
+  options.busy_timeout = 100ms;
+  herald::sqlite_store store(db.path(), options);
+  herald::queue<job, herald::sqlite_store> jobs(store, "jobs");
+  jobs.send(job{1, ""});
+
+  raw_connection other(db.path());
+  other.exec("BEGIN IMMEDIATE");  // holds the write lock
+  auto e = store_error_of([&] { jobs.send(job{2, ""}); });
+  CHECK(e.code() == herald::errc::storage_busy);
+  CHECK(e.transient());
+  CHECK_THAT(std::string(e.what()), herald_test::contains("busy timeout (100 ms)"));
+
+  std::mutex mutex;
+  std::vector<std::string> errors;
+  std::atomic<int> handled{0};
+  herald::worker_options worker_options;
+  worker_options.poll_interval = 10ms;
+  worker_options.on_error = [&](const std::exception& ex) {
+    std::lock_guard lock(mutex);
+    errors.push_back(ex.what());
+  };
+  herald::worker w(jobs, [&](const job&) { handled.fetch_add(1); }, worker_options);
+  w.start();
+  std::this_thread::sleep_for(400ms);  // the worker meets the lock, reports, and waits
+  CHECK(handled.load() == 0);
+  other.exec("COMMIT");
+  for (int i = 0; i < 300 && handled.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  w.stop();
+  CHECK(handled.load() == 1);
+  CHECK(w.stop_reason().empty());
+  std::lock_guard lock(mutex);
+  REQUIRE_FALSE(errors.empty());
+  CHECK_THAT(errors.front(), herald_test::contains("busy timeout"));
+  CHECK(jobs.stats().depth == 0);
+}
