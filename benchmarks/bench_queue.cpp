@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+// Durable queues against raw SQLite doing the same statements by hand with
+// prepared statements, on the same schema, in WAL mode with synchronous=NORMAL
+// (herald's default) on both sides.
+// Run: build/release/benchmarks/bench_queue  (ratios print after the table)
+
+#include <benchmark/benchmark.h>
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <herald/queue/queue.hpp>
+#include <herald/queue/worker.hpp>
+#include <herald/store/memory_store.hpp>
+#include <herald/store/sqlite_store.hpp>
+
+#include "ratio_reporter.hpp"
+
+namespace {
+
+struct resized {
+  static constexpr std::string_view event_type = "media.image.resize";
+  std::string image = "uploads/2026/11/23/cat-0001.jpg";
+  int width = 640;
+  int height = 480;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(resized, image, width, height)
+
+// A fresh database file per benchmark run, removed afterwards.
+class scratch_file {
+ public:
+  explicit scratch_file(const char* name)
+      : path_((std::filesystem::temp_directory_path() /
+               (std::string("herald-bench-") + name + "-" + std::to_string(::getpid()) + ".db"))
+                  .string()) {
+    remove();
+  }
+  ~scratch_file() { remove(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  void remove() const {
+    std::error_code ignored;
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix, ignored);
+  }
+  std::string path_;
+};
+
+// --- herald ---------------------------------------------------------------
+
+void queue_send(benchmark::State& state) {
+  scratch_file file("send");
+  herald::sqlite_store store(file.path());
+  herald::queue<resized, herald::sqlite_store> q(store, "images");
+  for (auto _ : state) q.send(resized{});
+  state.SetItemsProcessed(state.iterations());
+}
+
+void queue_send_batch(benchmark::State& state) {
+  scratch_file file("batch");
+  herald::sqlite_store store(file.path());
+  herald::queue<resized, herald::sqlite_store> q(store, "images");
+  std::vector<resized> batch(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) q.send_batch(batch);
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+template <class Store>
+void roundtrip(benchmark::State& state, Store& store) {
+  herald::queue<resized, Store> q(store, "images");
+  int handled = 0;
+  herald::worker w(q, [&](const resized&) { ++handled; });
+  for (auto _ : state) {
+    q.send(resized{});
+    w.run_once(std::chrono::system_clock::now());
+  }
+  if (handled != state.iterations()) state.SkipWithError("a message was not handled");
+  state.SetItemsProcessed(state.iterations());
+}
+
+void queue_roundtrip_sqlite(benchmark::State& state) {
+  scratch_file file("roundtrip");
+  herald::sqlite_store store(file.path());
+  roundtrip(state, store);
+}
+
+void queue_roundtrip_memory(benchmark::State& state) {
+  herald::memory_store store;
+  roundtrip(state, store);
+}
+
+// --- raw SQLite: the same statements by hand --------------------------------
+
+class raw_queue {
+ public:
+  explicit raw_queue(const std::string& path) {
+    { herald::sqlite_store schema(path); }  // the same tables and indexes
+    sqlite3_open(path.c_str(), &db_);
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    prepare(insert_, "INSERT INTO herald_queue (queue, id, body, grp, enqueued_at, available_at) "
+                     "VALUES ('images', ?1, ?2, '', ?3, ?3)");
+    prepare(lease_,
+            "UPDATE herald_queue SET lease = random(), lease_until = ?2, attempts = attempts + 1, "
+            "first_attempt_at = coalesce(first_attempt_at, ?1), last_attempt_at = ?1 "
+            "WHERE seq IN (SELECT seq FROM herald_queue WHERE queue = 'images' AND dead = 0 "
+            "AND available_at <= ?1 AND lease_until <= ?1 ORDER BY seq LIMIT 1) "
+            "RETURNING seq, body, lease");
+    prepare(ack_, "DELETE FROM herald_queue WHERE seq = ?1 AND lease = ?2");
+    // What herald stores: a CloudEvent of the same payload.
+    herald::message<resized> m(resized{});
+    m.id = "0190f5c8-7e3a-7b2c-9d4e-5f6a7b8c9d0e";
+    m.source = "/herald/queue";
+    m.time = std::chrono::system_clock::now();
+    body_ = herald::encode(m);
+  }
+  ~raw_queue() {
+    for (auto* s : {insert_, lease_, ack_}) sqlite3_finalize(s);
+    sqlite3_close(db_);
+  }
+
+  void exec(const char* sql) { sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
+
+  void insert(std::int64_t now) {
+    sqlite3_bind_text(insert_, 1, "0190f5c8-7e3a-7b2c-9d4e-5f6a7b8c9d0e", -1, SQLITE_STATIC);
+    sqlite3_bind_text(insert_, 2, body_.data(), static_cast<int>(body_.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 3, now);
+    step(insert_);
+  }
+
+  void lease_and_ack(std::int64_t now) {
+    exec("BEGIN IMMEDIATE");
+    sqlite3_bind_int64(lease_, 1, now);
+    sqlite3_bind_int64(lease_, 2, now + 30'000'000'000);
+    std::int64_t seq = 0;
+    std::int64_t lease = 0;
+    if (sqlite3_step(lease_) == SQLITE_ROW) {
+      seq = sqlite3_column_int64(lease_, 0);
+      benchmark::DoNotOptimize(sqlite3_column_blob(lease_, 1));
+      lease = sqlite3_column_int64(lease_, 2);
+    }
+    while (sqlite3_step(lease_) == SQLITE_ROW) {}
+    sqlite3_reset(lease_);
+    exec("COMMIT");
+    sqlite3_bind_int64(ack_, 1, seq);
+    sqlite3_bind_int64(ack_, 2, lease);
+    step(ack_);
+  }
+
+ private:
+  void prepare(sqlite3_stmt*& s, const char* sql) {
+    if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) std::abort();
+  }
+  static void step(sqlite3_stmt* s) {
+    if (sqlite3_step(s) != SQLITE_DONE) std::abort();
+    sqlite3_reset(s);
+  }
+
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* lease_ = nullptr;
+  sqlite3_stmt* ack_ = nullptr;
+  std::string body_;
+};
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void BM_baseline_sqlite_send(benchmark::State& state) {
+  scratch_file file("raw-send");
+  raw_queue raw(file.path());
+  for (auto _ : state) {
+    raw.exec("BEGIN IMMEDIATE");
+    raw.insert(now_ns());
+    raw.exec("COMMIT");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_baseline_sqlite_send);
+
+void BM_baseline_sqlite_send_batch(benchmark::State& state) {
+  scratch_file file("raw-batch");
+  raw_queue raw(file.path());
+  for (auto _ : state) {
+    raw.exec("BEGIN IMMEDIATE");
+    const auto now = now_ns();
+    for (int i = 0; i < state.range(0); ++i) raw.insert(now);
+    raw.exec("COMMIT");
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_baseline_sqlite_send_batch)->Arg(100);
+
+void BM_baseline_sqlite_roundtrip(benchmark::State& state) {
+  scratch_file file("raw-roundtrip");
+  raw_queue raw(file.path());
+  for (auto _ : state) {
+    raw.exec("BEGIN IMMEDIATE");
+    raw.insert(now_ns());
+    raw.exec("COMMIT");
+    raw.lease_and_ack(now_ns());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_baseline_sqlite_roundtrip);
+
+const bool registered = [] {
+  benchmark::RegisterBenchmark("BM_queue_send/sqlite", queue_send);
+  benchmark::RegisterBenchmark("BM_queue_send_batch/sqlite", queue_send_batch)->Arg(100);
+  benchmark::RegisterBenchmark("BM_queue_roundtrip/sqlite", queue_roundtrip_sqlite);
+  benchmark::RegisterBenchmark("BM_queue_roundtrip/memory", queue_roundtrip_memory);
+  return true;
+}();
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  (void)registered;
+  // Target: each herald figure at least 70% of its raw baseline's throughput.
+  constexpr double at_least_70_percent = 1.0 / 0.7;
+  return herald_bench::run(argc, argv,
+                           {{"BM_queue_send/sqlite", "BM_baseline_sqlite_send", at_least_70_percent},
+                            {"BM_queue_send_batch/sqlite/100", "BM_baseline_sqlite_send_batch/100",
+                             at_least_70_percent},
+                            {"BM_queue_roundtrip/sqlite", "BM_baseline_sqlite_roundtrip",
+                             at_least_70_percent}});
+}
