@@ -498,13 +498,7 @@ class basic_bus {
   template <class T, class Handler, class Filter>
   subscription add(Handler&& handler, Filter&& filter) {
     using box = detail::handler_box<T, std::decay_t<Handler>, std::decay_t<Filter>>;
-    const std::size_t index = detail::type_index<T>();
-    if (index == detail::overflow_type_index) {
-      throw error(errc::invalid_argument,
-                  "herald dispatches at most " + std::to_string(detail::overflow_type_index - 1) +
-                      " event types per program, and this one uses more; merge rarely used "
-                      "event types into fewer types with a field that tells them apart");
-    }
+    const std::size_t index = detail::checked_type_index<T>();
     auto* target = new box{std::forward<Handler>(handler), std::forward<Filter>(filter)};
     std::uint64_t id;
     {

@@ -49,6 +49,11 @@ inline void inherit_context(attributes& child, dispatch_frame* parent) {
   if (child.correlationid.empty()) child.correlationid = child.id;
 }
 
+// The time from a configured clock; an empty one is the system clock.
+inline time_point read_clock(const std::function<time_point()>& clock) {
+  return clock ? clock() : std::chrono::system_clock::now();
+}
+
 // Fills the attributes a publisher left empty: a new id, the publisher's
 // source, the event's type, the time from `clock` (the system clock when it
 // is empty; read only if missing), and the context of `cause`, the frame of
@@ -59,7 +64,7 @@ inline void fill_blank_attributes(attributes& m, std::string_view type, const st
   if (m.id.empty()) m.id = new_id();
   if (m.source.empty()) m.source = source;
   if (m.type.empty()) m.type = std::string(type);
-  if (!m.time) m.time = clock ? clock() : std::chrono::system_clock::now();
+  if (!m.time) m.time = read_clock(clock);
   inherit_context(m, cause);
 }
 

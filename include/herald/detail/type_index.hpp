@@ -3,6 +3,9 @@
 
 #include <atomic>   // indexes are handed out from any thread
 #include <cstddef>  // std::size_t
+#include <string>   // the overflow message
+
+#include "herald/error.hpp"
 
 namespace herald::detail {
 
@@ -32,6 +35,20 @@ template <class T>
 inline std::size_t type_index() noexcept {
   std::size_t index = type_index_of<T>.load(std::memory_order_relaxed);
   return index != 0 ? index : assign_type_index(type_index_of<T>);
+}
+
+// type_index<T>() for a use that must not share the overflow index: a
+// subscription or a routable declaration there would apply to other types.
+template <class T>
+inline std::size_t checked_type_index() {
+  const std::size_t index = type_index<T>();
+  if (index == overflow_type_index) {
+    throw error(errc::invalid_argument,
+                "herald dispatches at most " + std::to_string(overflow_type_index - 1) +
+                    " event types per program, and this one uses more; merge rarely used "
+                    "event types into fewer types with a field that tells them apart");
+  }
+  return index;
 }
 
 }  // namespace herald::detail

@@ -120,9 +120,7 @@ class queue {
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] Store& store() const noexcept { return *store_; }
-  [[nodiscard]] time_point now() const {
-    return options_.clock ? options_.clock() : std::chrono::system_clock::now();
-  }
+  [[nodiscard]] time_point now() const { return detail::read_clock(options_.clock); }
 
  private:
   queue_message_draft make_draft(const T& event, const send_options& options, time_point at) const {

@@ -163,9 +163,7 @@ class worker {
     return given != 0 ? given : std::random_device{}();
   }
 
-  time_point clock_now() const {
-    return options_.clock ? options_.clock() : std::chrono::system_clock::now();
-  }
+  time_point clock_now() const { return detail::read_clock(options_.clock); }
 
   void work(std::stop_token stop) {
     duration idle = options_.poll_interval;

@@ -52,12 +52,7 @@ void routable() {
   static_assert(serializable_event<T>,
                 "herald: a routable event type needs a JSON form: give it to_json and from_json "
                 "(or NLOHMANN_DEFINE_TYPE_INTRUSIVE)");
-  const std::size_t index = detail::type_index<T>();
-  if (index == detail::overflow_type_index) {
-    throw error(errc::invalid_argument,
-                "herald::routable: this program uses more event types than a bus dispatches (" +
-                    std::to_string(detail::overflow_type_index - 1) + ")");
-  }
+  const std::size_t index = detail::checked_type_index<T>();
   detail::data_encoders[index].store(&detail::encode_data<T>, std::memory_order_release);
 }
 
