@@ -45,6 +45,11 @@ int wait_for(pid_t pid) {
   return status;
 }
 
+void require_clean_exit(int status) {
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+}
+
 struct handled_record {
   long long pid, n, start, end;
 };
@@ -100,9 +105,7 @@ TEST_CASE("sqlite queue: SIGKILLed workers lose nothing", "[queue][sqlite][crash
   }
   // One last worker runs to the end, after the killed ones' leases expire.
   pid_t last = spawn_child(db.path(), log);
-  int status = wait_for(last);
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
+  require_clean_exit(wait_for(last));
 
   std::map<long long, int> times_handled;
   for (const auto& r : read_log(log)) ++times_handled[r.n];
@@ -140,12 +143,8 @@ TEST_CASE("sqlite queue: two worker processes on one file share the work",
   }
   pid_t a = spawn_child(db.path(), log);
   pid_t b = spawn_child(db.path(), log);
-  int status_a = wait_for(a);
-  int status_b = wait_for(b);
-  REQUIRE(WIFEXITED(status_a));
-  REQUIRE(WEXITSTATUS(status_a) == 0);
-  REQUIRE(WIFEXITED(status_b));
-  REQUIRE(WEXITSTATUS(status_b) == 0);
+  require_clean_exit(wait_for(a));
+  require_clean_exit(wait_for(b));
 
   std::map<long long, std::vector<handled_record>> by_message;
   std::map<long long, int> by_process;
