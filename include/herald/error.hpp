@@ -22,6 +22,7 @@ enum class errc {
   storage_full = 9,      ///< the disk or the database's page limit is full
   storage_corrupt = 10,  ///< the file is not a database, or is damaged
   schema_too_new = 11,   ///< the file was written by a newer herald
+  would_deadlock = 12,   ///< the call would wait for work that only this thread can do
 };
 
 /// The code's stable name, as docs/errors.md lists it.
@@ -38,6 +39,7 @@ enum class errc {
     case errc::storage_full: return "storage_full";
     case errc::storage_corrupt: return "storage_corrupt";
     case errc::schema_too_new: return "schema_too_new";
+    case errc::would_deadlock: return "would_deadlock";
   }
   return "unknown";
 }

@@ -207,15 +207,83 @@ TEST_CASE("destroying the bus delivers what was queued", "[bus][async]") {
   CHECK(seen == 500);
 }
 
-TEST_CASE("a bus whose executor stopped still delivers through drain", "[bus][async]") {
+TEST_CASE("publish_async refused by a stopped executor queues nothing, so a retry cannot "
+          "duplicate",
+          "[bus][async][reliability]") {
   herald::thread_pool pool(1);
   herald::bus bus(async_options(pool, 16, herald::overflow_policy::block));
   int seen = 0;
   auto s = bus.subscribe<tick>([&](const tick&) { ++seen; });
   pool.stop();
-  CHECK_THROWS_AS(bus.publish_async(tick{1}), herald::error);
-  bus.drain();  // delivers on this thread
+  try {
+    bus.publish_async(tick{1});
+    FAIL("a stopped executor accepted a message");
+  } catch (const herald::error& e) {
+    CHECK(e.code() == herald::errc::stopped);
+  }
+  bus.drain();
+  CHECK(seen == 0);
+  bus.publish(tick{1});  // the caller's fallback: deliver on this thread
   CHECK(seen == 1);
+}
+
+TEST_CASE("a full queue under block with a stopped executor throws instead of waiting forever",
+          "[bus][async][reliability]") {
+  herald::thread_pool pool(1);
+  herald::bus bus(async_options(pool, 1, herald::overflow_policy::block));
+  int seen = 0;
+  auto s = bus.subscribe<tick>([&](const tick&) { ++seen; });
+  pool.stop();
+  for (int i = 0; i < 3; ++i) CHECK_THROWS_AS(bus.publish_async(tick{i}), herald::error);
+  bus.drain();
+  CHECK(seen == 0);
+}
+
+TEST_CASE("an error handler that rethrows on the async path fails fast through drain() and "
+          "leaves the bus working",
+          "[bus][async][reliability]") {
+  herald::thread_pool pool(1);
+  auto options = async_options(pool, 16, herald::overflow_policy::block);
+  options.on_error = [](const herald::handler_failure& f) { std::rethrow_exception(f.error); };
+  std::atomic<int> delivered{0};
+  {
+    herald::bus bus(options);
+    auto s = bus.subscribe<tick>([&](const tick& t) {
+      ++delivered;
+      if (t.n == 0) throw std::runtime_error("tick 0 is bad");
+    });
+    for (int i = 0; i < 6; ++i) bus.publish_async(tick{i});
+    try {
+      bus.drain();
+      FAIL("drain() swallowed the error handler's exception");
+    } catch (const std::runtime_error& e) {
+      CHECK(std::string(e.what()) == "tick 0 is bad");
+    }
+    CHECK(delivered == 6);
+    bus.drain();  // received once: a second drain has nothing to rethrow
+    for (int i = 0; i < 6; ++i) bus.publish_async(tick{i + 1});
+    bus.drain();
+    CHECK(delivered == 12);
+  }  // and the destructor returns
+}
+
+TEST_CASE("drain() from an async handler throws would_deadlock instead of waiting for itself",
+          "[bus][async][reliability]") {
+  herald::thread_pool pool(1);
+  auto options = async_options(pool, 16, herald::overflow_policy::block);
+  std::vector<herald::errc> codes;
+  options.on_error = [&](const herald::handler_failure& f) {
+    try {
+      std::rethrow_exception(f.error);
+    } catch (const herald::error& e) {
+      codes.push_back(e.code());
+    }
+  };
+  herald::bus bus(options);
+  auto s = bus.subscribe<tick>([&](const tick&) { bus.drain(); });
+  bus.publish_async(tick{1});
+  bus.drain();
+  CHECK(codes == std::vector<herald::errc>{herald::errc::would_deadlock});
 }
 
 TEST_CASE("several drain threads deliver everything exactly once", "[bus][async]") {

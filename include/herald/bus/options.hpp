@@ -34,7 +34,8 @@ struct handler_failure {
 
 /// Called on the publishing (or executor) thread for each handler that throws.
 /// If it throws itself, the publish stops and the exception reaches the
-/// publisher: rethrowing `failure.error` is how to fail fast.
+/// publisher: rethrowing `failure.error` is how to fail fast. On the async
+/// path the next drain() rethrows it instead, and other messages go on.
 using error_handler = std::function<void(const handler_failure&)>;
 
 /// Configuration of a bus, fixed at construction.

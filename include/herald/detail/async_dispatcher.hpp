@@ -4,8 +4,12 @@
 #include <atomic>   // counters shared by producers and drainers
 #include <cstddef>  // sizes
 #include <cstdint>  // counters
+#include <cstdio>   // stderr, for a failure nobody received
+#include <exception>  // a failure that escaped a delivery, kept for drain()
+#include <mutex>    // guards that failure
 #include <string>   // error text
 #include <thread>   // std::this_thread::yield while waiting
+#include <utility>  // std::exchange
 
 #include "herald/bus/executor.hpp"
 #include "herald/bus/options.hpp"
@@ -34,13 +38,22 @@ class async_dispatcher {
   // Delivers what was queued, then waits for the drain tasks to leave.
   ~async_dispatcher() {
     closing_.store(true, std::memory_order_relaxed);
-    drain();
+    wait_until_delivered();
+    if (failed_.load(std::memory_order_acquire)) {
+      // Nobody called drain() to receive it, and a destructor cannot throw it.
+      std::fputs("herald: an error handler threw from an async delivery and no drain() "
+                 "received the exception before the bus was destroyed\n",
+                 stderr);
+    }
     // A drain task may still be deciding to leave; it touches nothing of
     // ours after it counts itself out.
     while (tasks_alive_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   }
 
+  // Queued means delivered later; thrown means not queued. So a drain task
+  // is posted before the message is pushed, while refusing is still clean.
   void push(small_task task) {
+    reserve_drainer();
     for (;;) {
       // Read before trying: a pop between a failed push and the wait must
       // still wake the wait (it would otherwise wait on a ring already empty).
@@ -70,12 +83,34 @@ class async_dispatcher {
     // A read-modify-write: it also orders the push before the load of
     // active_, against a drain task that is leaving (see drain_loop).
     pending_.fetch_add(1, std::memory_order_seq_cst);
+    // The drain task posted above may have found the ring empty and left.
     start_drainer_if_needed();
   }
 
   // Waits until everything queued before the call has been delivered. Runs
-  // the deliveries itself when no drain task can be started (a stopped executor).
+  // the deliveries itself when no drain task can be started (a stopped
+  // executor). Then rethrows the first exception an error handler let
+  // escape from a delivery since the last drain(): async fail-fast.
   void drain() {
+    if (on_drain_thread()) {
+      throw error(errc::would_deadlock,
+                  "drain() called from a handler that the bus's drain thread is running would "
+                  "wait for the very message being handled; call drain() from outside the "
+                  "bus's handlers");
+    }
+    wait_until_delivered();
+    if (failed_.load(std::memory_order_acquire)) rethrow_failure();
+  }
+
+  [[nodiscard]] std::uint64_t dropped() const noexcept {
+    return dropped_.load(std::memory_order_relaxed);
+  }
+
+  // True on a thread that is delivering this dispatcher's messages.
+  [[nodiscard]] bool on_drain_thread() const noexcept { return current_dispatcher == this; }
+
+ private:
+  void wait_until_delivered() {
     for (unsigned spins = 0; pending_.load(std::memory_order_acquire) > 0; ++spins) {
       if (active_.load(std::memory_order_acquire) == 0 && ring_.ready() && try_acquire()) {
         tasks_alive_.fetch_add(1, std::memory_order_relaxed);
@@ -93,14 +128,6 @@ class async_dispatcher {
     }
   }
 
-  [[nodiscard]] std::uint64_t dropped() const noexcept {
-    return dropped_.load(std::memory_order_relaxed);
-  }
-
-  // True on a thread that is delivering this dispatcher's messages.
-  [[nodiscard]] bool on_drain_thread() const noexcept { return current_dispatcher == this; }
-
- private:
   bool try_acquire() noexcept {
     std::size_t n = active_.load(std::memory_order_seq_cst);
     while (n < max_drainers_) {
@@ -109,17 +136,49 @@ class async_dispatcher {
     return false;
   }
 
-  void start_drainer_if_needed() {
+  // Posts a drain task when none is running. Throws, having changed
+  // nothing, when the executor refuses it (stopped).
+  void reserve_drainer() {
+    if (active_.load(std::memory_order_seq_cst) == 0 && try_acquire()) post_drainer();
+  }
+
+  // After a push: a drain task that left just before it must be replaced.
+  // The message is queued by now, so a refusal here is not the caller's
+  // failure: drain() or the destructor delivers it.
+  void start_drainer_if_needed() noexcept {
     if (active_.load(std::memory_order_seq_cst) >= max_drainers_ || !try_acquire()) return;
+    try {
+      post_drainer();
+    } catch (...) {
+    }
+  }
+
+  // With a drain slot acquired; gives it back if the executor refuses.
+  void post_drainer() {
     tasks_alive_.fetch_add(1, std::memory_order_relaxed);
     try {
       runner_.post([this] { run_drain_task(); });
     } catch (...) {
-      // The message stays queued: drain() or the destructor delivers it.
       tasks_alive_.fetch_sub(1, std::memory_order_relaxed);
       active_.fetch_sub(1, std::memory_order_seq_cst);
       throw;
     }
+  }
+
+  void keep_failure(std::exception_ptr e) noexcept {
+    std::lock_guard lock(failure_mutex_);
+    if (!failure_) failure_ = std::move(e);
+    failed_.store(true, std::memory_order_release);
+  }
+
+  [[noreturn]] void rethrow_failure() {
+    std::exception_ptr e;
+    {
+      std::lock_guard lock(failure_mutex_);
+      e = std::exchange(failure_, nullptr);
+      failed_.store(false, std::memory_order_relaxed);
+    }
+    std::rethrow_exception(e);
   }
 
   void run_drain_task() {
@@ -135,7 +194,11 @@ class async_dispatcher {
       small_task task;
       while (ring_.try_pop(task)) {
         signal_space();
-        task();  // deliveries catch handler exceptions themselves
+        try {
+          task();  // handler exceptions are caught there; an error handler's are not
+        } catch (...) {
+          keep_failure(std::current_exception());
+        }
         task.reset();
         finish_one();
       }
@@ -195,6 +258,9 @@ class async_dispatcher {
   std::atomic<int> space_waiters_{0};
   std::atomic<int> drain_waiters_{0};
   std::atomic<bool> closing_{false};
+  std::atomic<bool> failed_{false};  // failure_ is set; read without the lock by every drain()
+  std::mutex failure_mutex_;
+  std::exception_ptr failure_;
 };
 
 }  // namespace herald::detail
