@@ -233,7 +233,7 @@ class basic_bus {
   /// Delivers what publish_async queued, then frees every handler.
   ~basic_bus() {
     async_.reset();
-    alive_.reset();
+    source_->close();  // an unsubscribe racing this destructor finishes first
     for (auto& chunk : chunks_) {
       auto* c = chunk.load(std::memory_order_relaxed);
       if (!c) continue;
@@ -297,7 +297,7 @@ class basic_bus {
       routes_.store(fresh, std::memory_order_release);
       if (old) retire(old, {});
     }
-    return subscription(alive_, &unroute_thunk, this, 0, id);
+    return subscription(source_, &unroute_thunk, this, 0, id);
   }
 
   /// Calls the current handlers of T. The message's attributes are made only
@@ -348,7 +348,10 @@ class basic_bus {
   }
 
   /// Waits until every message publish_async queued before this call has
-  /// been delivered. Without an executor it returns at once.
+  /// been delivered, then rethrows the first exception an error handler let
+  /// escape from an async delivery since the last drain(). Without an
+  /// executor it returns at once. Throws errc::would_deadlock when called
+  /// from a handler that the bus's drain thread runs.
   void drain() {
     if (async_) async_->drain();
   }
@@ -511,7 +514,7 @@ class basic_bus {
       slot.store(fresh, std::memory_order_release);
       if (old) retire(old, {});
     }
-    return subscription(alive_, &unsubscribe_thunk, this, index, id);
+    return subscription(source_, &unsubscribe_thunk, this, index, id);
   }
 
   static void unsubscribe_thunk(void* self, std::size_t index, std::uint64_t id) noexcept {
@@ -650,7 +653,7 @@ class basic_bus {
   std::uint64_t last_id_ = 0;
   std::vector<retired_list> retired_;
   std::atomic<bool> has_retired_{false};
-  std::shared_ptr<void> alive_ = std::make_shared<char>();
+  std::shared_ptr<subscription_source> source_ = subscription_source::make();
   std::unique_ptr<detail::async_dispatcher> async_;
 };
 

@@ -47,6 +47,8 @@ class inproc_transport {
     if (options_.max_deliver == 0) options_.max_deliver = 1;
   }
 
+  ~inproc_transport() { source_->close(); }
+
   inproc_transport(const inproc_transport&) = delete;
   inproc_transport& operator=(const inproc_transport&) = delete;
 
@@ -95,7 +97,7 @@ class inproc_transport {
       target->members.push_back(m);
     }
     registry_ = std::move(next);
-    return subscription(alive_, &unsubscribe_thunk, this, 0, m->id);
+    return subscription(source_, &unsubscribe_thunk, this, 0, m->id);
   }
 
  private:
@@ -205,7 +207,7 @@ class inproc_transport {
   std::shared_ptr<const registry> registry_ = std::make_shared<registry>();
   std::atomic<std::uint64_t> sequence_{0};
   std::uint64_t last_id_ = 0;
-  std::shared_ptr<void> alive_ = std::make_shared<char>();
+  std::shared_ptr<subscription_source> source_ = subscription_source::make();
 };
 
 static_assert(transport<inproc_transport>);
