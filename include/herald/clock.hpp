@@ -3,6 +3,7 @@
 
 #include <chrono>    // time points and durations
 #include <concepts>  // std::same_as
+#include <limits>    // the ends of the time line
 
 namespace herald {
 
@@ -24,5 +25,17 @@ struct system_clock {
 };
 
 static_assert(clock<system_clock>);
+
+/// `t + d`, clamped to the ends of the time line instead of wrapping: a
+/// delay of centuries, or duration::max() ("park forever"), stays in the
+/// future rather than overflowing into the past.
+[[nodiscard]] constexpr time_point saturating_add(time_point t, duration d) noexcept {
+  using rep = duration::rep;
+  const rep base = t.time_since_epoch().count();
+  const rep step = d.count();
+  if (step > 0 && base > std::numeric_limits<rep>::max() - step) return time_point::max();
+  if (step < 0 && base < std::numeric_limits<rep>::min() - step) return time_point::min();
+  return t + d;
+}
 
 }  // namespace herald

@@ -93,6 +93,80 @@ TEMPLATE_TEST_CASE("queue: a lease is extended by its holder", "[queue][conforma
   CHECK(store.lease("jobs", 1, b.clock.now() + 90s, 30s).size() == 1);
 }
 
+TEMPLATE_TEST_CASE("queue: extending never shortens a lease, so a lagging clock cannot hand a "
+                   "running message to another worker",
+                   "[queue][conformance][reliability]", QUEUE_STORES) {
+  bench<TestType> b;
+  b.jobs.send(job{1, ""});
+  auto& store = b.fixture.store;
+  auto leased = store.lease("jobs", 1, b.clock.now(), 30s);
+  REQUIRE(leased.size() == 1);
+  // A heartbeat from a clock 25 s behind: the lease still ends at +30 s.
+  CHECK(store.extend("jobs", leased[0], b.clock.now() + 5s));
+  CHECK(store.lease("jobs", 1, b.clock.now() + 29s, 30s).empty());
+  CHECK(store.lease("jobs", 1, b.clock.now() + 30s, 30s).size() == 1);
+}
+
+TEMPLATE_TEST_CASE("queue: a delay of centuries or duration::max() stays in the future",
+                   "[queue][conformance][reliability]", QUEUE_STORES) {
+  bench<TestType> b;
+  herald::send_options forever;
+  forever.delay = herald::duration::max();
+  b.jobs.send(job{1, ""}, forever);
+  herald::send_options centuries;
+  centuries.delay = std::chrono::hours(24 * 365 * 240);
+  b.jobs.send(job{2, ""}, centuries);
+  herald::worker w(b.jobs, [](const job&) { FAIL("a parked message was delivered"); }, b.exact());
+  CHECK(w.run_once(b.clock.now()) == 0);
+  CHECK(w.run_once(b.clock.now() + std::chrono::hours(24 * 365 * 100)) == 0);
+  CHECK(b.jobs.stats().delayed == 2);
+}
+
+TEMPLATE_TEST_CASE("queue: visibility_timeout and the deduplication window of duration::max() "
+                   "do not overflow",
+                   "[queue][conformance][reliability]", QUEUE_STORES) {
+  TestType fixture;
+  herald::manual_clock clock;
+  herald::queue<job, decltype(fixture.store)> jobs(
+      fixture.store, "jobs",
+      herald::queue_options{"/test", herald::duration::max(), [&] { return clock.now(); }});
+  herald::send_options once;
+  once.deduplication_id = "once";
+  CHECK_FALSE(jobs.send(job{1, ""}, once).duplicate);
+  CHECK(jobs.send(job{1, ""}, once).duplicate);  // remembered, not expired by wrapping
+  auto leased = fixture.store.lease("jobs", 1, clock.now(), herald::duration::max());
+  REQUIRE(leased.size() == 1);
+  CHECK(leased[0].lease_until > clock.now());
+  CHECK(fixture.store.lease("jobs", 1, clock.now() + std::chrono::hours(24 * 365), 30s).empty());
+}
+
+TEMPLATE_TEST_CASE("queue: retry.cap = duration::max() backs off forever, never negatively",
+                   "[queue][conformance][reliability]", QUEUE_STORES) {
+  bench<TestType> b;
+  auto options = b.exact(100);
+  options.retry.cap = herald::duration::max();
+  options.retry.base = 1s;
+  for (std::uint32_t failures : {1u, 35u, 36u, 64u, 100u}) {
+    CHECK(options.retry.ceiling(failures) > herald::duration::zero());
+  }
+  b.jobs.send(job{1, ""});
+  int calls = 0;
+  herald::worker w(b.jobs, [&](const job&) {
+    ++calls;
+    throw std::runtime_error("down");
+  }, options);
+  herald::time_point now = b.clock.now();
+  // Each retry is due later than the last: no hot loop, whatever the attempt.
+  for (int i = 0; i < 40; ++i) {
+    auto leased = b.fixture.store.lease("jobs", 1, herald::time_point::max() - 1h, 30s);
+    if (leased.empty()) break;
+    CHECK(b.fixture.store.retry("jobs", leased[0], now, "forced"));
+  }
+  CHECK(w.run_once(now) == 1);  // attempt 41 fails; its retry is scheduled after now
+  CHECK(w.run_once(now) == 0);
+  CHECK(calls == 1);
+}
+
 TEMPLATE_TEST_CASE("queue: delay", "[queue][conformance]", QUEUE_STORES) {
   bench<TestType> b;
   herald::send_options later;
@@ -434,6 +508,52 @@ TEMPLATE_TEST_CASE("queue: the heartbeat keeps a long handler's message from a s
   second.stop();
   CHECK(calls.load() == 1);
   CHECK(errors.empty());
+}
+
+TEMPLATE_TEST_CASE("queue: a lease that ended by acking is never reported as lost",
+                   "[queue][conformance][threads][reliability]", QUEUE_STORES) {
+  TestType fixture;
+  herald::queue<job, decltype(fixture.store)> jobs(fixture.store, "jobs");
+  constexpr int count = 600;
+  for (int i = 0; i < count; ++i) jobs.send(job{i, ""});
+  std::atomic<int> handled{0};
+  std::atomic<int> reports{0};
+  herald::worker_options options;
+  options.visibility_timeout = 30s;
+  options.heartbeat = std::chrono::microseconds(50);  // beats constantly, racing every ack
+  options.poll_interval = 1ms;
+  options.concurrency = 2;
+  options.on_error = [&](const std::exception&) { reports.fetch_add(1); };
+  herald::worker w(jobs, [&](const job&) { handled.fetch_add(1); }, options);
+  w.start();
+  for (int i = 0; i < 3000 && handled.load() < count; ++i) std::this_thread::sleep_for(10ms);
+  w.stop();
+  CHECK(handled.load() == count);
+  CHECK(reports.load() == 0);
+}
+
+TEMPLATE_TEST_CASE("queue: callbacks that throw on a worker thread do not end the process",
+                   "[queue][conformance][threads][reliability]", QUEUE_STORES) {
+  TestType fixture;
+  herald::queue<job, decltype(fixture.store)> jobs(fixture.store, "jobs");
+  for (int i = 0; i < 5; ++i) jobs.send(job{i, ""});
+  std::atomic<int> attempts{0};
+  herald::worker_options options;
+  options.poll_interval = 1ms;
+  options.retry.base = 1ms;
+  options.retry.cap = 1ms;
+  options.retry.max_attempts = 2;
+  options.on_failure = [](const herald::worker_failure&) { throw std::runtime_error("on_failure"); };
+  options.on_error = [](const std::exception&) { throw std::runtime_error("on_error"); };
+  herald::worker w(jobs, [&](const job&) {
+    attempts.fetch_add(1);
+    throw std::runtime_error("handler");
+  }, options);
+  w.start();
+  for (int i = 0; i < 3000 && jobs.stats().dead_lettered < 5; ++i) std::this_thread::sleep_for(5ms);
+  w.stop();
+  CHECK(jobs.stats().dead_lettered == 5);  // still working after every callback threw
+  CHECK(attempts.load() == 10);
 }
 
 TEMPLATE_TEST_CASE("queue: start/stop drains the handler in flight", "[queue][conformance][threads]",

@@ -130,7 +130,8 @@ class queue {
     // Sent from a handler: correlation and causation come from the handled message.
     detail::fill_blank_attributes(m, event_type_v<T>, options_.source, options_.clock,
                                   detail::current_frame);
-    return {m.id, encode(m), options.group, options.deduplication_id, at + options.delay};
+    return {m.id, encode(m), options.group, options.deduplication_id,
+            saturating_add(at, options.delay)};
   }
 
   Store* store_;

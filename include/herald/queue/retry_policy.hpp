@@ -26,6 +26,10 @@ struct retry_policy {
     const double exponent = failures > 0 ? static_cast<double>(failures - 1) : 0.0;
     const double scaled = static_cast<double>(base.count()) * std::pow(factor, exponent);
     const double capped = std::min(scaled, static_cast<double>(cap.count()));
+    // A double at or above 2^63 does not convert back (cap = duration::max()
+    // is exactly that): saturate rather than wrap to a negative wait.
+    if (!(capped < 9.2e18)) return std::min(cap, duration::max());
+    if (!(capped > 0)) return duration::zero();  // NaN or a negative base: no wait
     return duration{static_cast<duration::rep>(capped)};
   }
 

@@ -179,6 +179,9 @@ class worker {
           return;
         }
         idle = std::min(idle * 2, duration(std::chrono::seconds(5)));
+      } catch (...) {
+        report_current();  // e.g. a clock that threw: back off, keep the thread alive
+        idle = std::min(idle * 2, duration(std::chrono::seconds(5)));
       }
       if (leased.empty()) {
         std::unique_lock state(state_);
@@ -189,8 +192,8 @@ class worker {
         track(m);
         try {
           handle(m, [this] { return clock_now(); });
-        } catch (const store_error& e) {
-          report(e);  // not acked: it comes again when its lease expires
+        } catch (...) {
+          report_current();  // not settled: it comes again when its lease expires
         }
         untrack(m);
       }
@@ -205,16 +208,18 @@ class worker {
       if (stop.stop_requested() || abandoned_) break;
       auto leases = in_flight_;
       state.unlock();
-      const time_point until = clock_now() + options_.visibility_timeout;
       for (const auto& [seq, m] : leases) {
         try {
-          if (!queue_->store().extend(queue_->name(), m, until)) {
+          const time_point until = saturating_add(clock_now(), options_.visibility_timeout);
+          // A message settled since the copy was taken is no longer tracked:
+          // its lease ended on purpose, which is not a loss.
+          if (!queue_->store().extend(queue_->name(), m, until) && still_running(m)) {
             report(error(errc::invalid_argument,
                          "worker of '" + queue_->name() + "': the lease of message " + m.id +
                              " was lost before its handler finished; it may be handled again"));
           }
-        } catch (const store_error& e) {
-          report(e);
+        } catch (...) {
+          report_current();
         }
       }
       state.lock();
@@ -230,6 +235,19 @@ class worker {
     std::lock_guard state(state_);
     in_flight_.erase(m.seq);
     if (in_flight_.empty()) idle_.notify_all();
+  }
+
+  // Called before a message is settled, so that the heartbeat, seeing it
+  // gone, never reports the end of its lease as a loss.
+  void settling(const leased_message& m) {
+    std::lock_guard state(state_);
+    in_flight_.erase(m.seq);
+  }
+
+  bool still_running(const leased_message& m) const {
+    std::lock_guard state(state_);
+    auto it = in_flight_.find(m.seq);
+    return it != in_flight_.end() && it->second.lease == m.lease;
   }
 
   void give_up(const std::string& why) {
@@ -272,19 +290,41 @@ class worker {
         time_point retry_at;
         {
           std::lock_guard state(state_);
-          retry_at = at + options_.retry.backoff(m.attempts, random_);
+          retry_at = saturating_add(at, options_.retry.backoff(m.attempts, random_));
         }
-        if (options_.on_failure) options_.on_failure({m, what, m.attempts, false, retry_at});
+        notify_failure({m, what, m.attempts, false, retry_at});
+        settling(m);
         if (!store.retry(name, m, retry_at, what)) lost(m);
       }
       return;
     }
+    settling(m);
     if (!store.ack(name, m)) lost(m);
   }
 
   void bury(const leased_message& m, const std::string& reason, time_point at) {
-    if (options_.on_failure) options_.on_failure({m, reason, m.attempts, true, at});
+    notify_failure({m, reason, m.attempts, true, at});
+    settling(m);
     if (!queue_->store().dead_letter(queue_->name(), m, reason, at)) lost(m);
+  }
+
+  // The user's callbacks run on threads herald owns: what they throw is
+  // reported here and goes no further, so it cannot terminate the process.
+  void notify_failure(const worker_failure& failure) const noexcept {
+    if (!options_.on_failure) return;
+    try {
+      options_.on_failure(failure);
+    } catch (...) {
+      callback_threw("on_failure", std::current_exception());
+    }
+  }
+
+  static void callback_threw(const char* which, std::exception_ptr e) noexcept {
+    try {
+      fmt::print(stderr, "herald: worker_options::{} threw, and was ignored: {}\n", which,
+                 detail::what_of(e));
+    } catch (...) {
+    }
   }
 
   void lost(const leased_message& m) {
@@ -294,11 +334,26 @@ class worker {
                      "(raise visibility_timeout if handlers take this long)"));
   }
 
-  void report(const std::exception& e) const {
-    if (options_.on_error) {
-      options_.on_error(e);
-    } else {
-      fmt::print(stderr, "{}\n", e.what());
+  // In a catch block: reports what was caught, whatever its type.
+  void report_current() const noexcept {
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      report(e);
+    } catch (...) {
+      report(std::runtime_error(detail::what_of(std::current_exception())));
+    }
+  }
+
+  void report(const std::exception& e) const noexcept {
+    try {
+      if (options_.on_error) {
+        options_.on_error(e);
+      } else {
+        fmt::print(stderr, "{}\n", e.what());
+      }
+    } catch (...) {
+      callback_threw("on_error", std::current_exception());
     }
   }
 

@@ -100,7 +100,8 @@ class memory_store {
       r.group = d.group;
       r.enqueued_at = now;
       r.available_at = d.available_at;
-      tx.staged_.push_back({std::string(queue), std::move(r), d.deduplication_id, now + dedup_window});
+      tx.staged_.push_back({std::string(queue), std::move(r), d.deduplication_id,
+                            saturating_add(now, dedup_window)});
       results.push_back({d.id, false});
     }
     return results;
@@ -122,7 +123,7 @@ class memory_store {
       }
       if (r.available_at > now || r.lease_until > now) continue;
       r.lease = ++last_lease_;
-      r.lease_until = now + visibility;
+      r.lease_until = saturating_add(now, visibility);
       ++r.attempts;
       if (r.attempts == 1) r.first_attempt_at = now;
       r.last_attempt_at = now;
@@ -144,7 +145,9 @@ class memory_store {
     std::lock_guard lock(mutex_);
     auto* r = held(queue, m);
     if (!r) return false;
-    r->lease_until = until;
+    // Never shorter: a clock behind the one that leased must not hand the
+    // message to another worker while this one still runs it.
+    r->lease_until = std::max(r->lease_until, until);
     return true;
   }
 

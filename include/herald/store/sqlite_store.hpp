@@ -119,7 +119,7 @@ class sqlite_store {
     for (const auto& d : drafts) {
       if (!d.deduplication_id.empty()) {
         auto claim = use(statements_.claim_dedup);
-        claim.bind(1, queue).bind(2, d.deduplication_id).bind(3, now + dedup_window).bind(4, d.id).bind(5, now);
+        claim.bind(1, queue).bind(2, d.deduplication_id).bind(3, saturating_add(now, dedup_window)).bind(4, d.id).bind(5, now);
         claim.step();
         if (sqlite3_changes(db_) == 0) {
           auto original = use(statements_.dedup_id);
@@ -142,7 +142,7 @@ class sqlite_store {
     auto tx = begin();
     {
       auto r = use(statements_.lease);
-      r.bind(1, queue).bind(2, now).bind(3, now + visibility).bind(4, static_cast<std::int64_t>(max));
+      r.bind(1, queue).bind(2, now).bind(3, saturating_add(now, visibility)).bind(4, static_cast<std::int64_t>(max));
       while (r.step()) {
         out.push_back({r.integer(0), r.text(1), r.text(2), r.text(3),
                        static_cast<std::uint32_t>(r.integer(4)), r.time(5), r.time(6), r.time(7),
@@ -343,8 +343,10 @@ class sqlite_store {
         "AND g.dead = 0)) ORDER BY m.seq LIMIT ?4) "
         "RETURNING seq, id, body, grp, attempts, enqueued_at, first_attempt_at, lease_until, lease");
     statements_.ack = make("DELETE FROM herald_queue WHERE seq = ?1 AND lease = ?2 AND dead = 0");
+    // Never shorter: see memory_store::extend.
     statements_.extend = make(
-        "UPDATE herald_queue SET lease_until = ?3 WHERE seq = ?1 AND lease = ?2 AND dead = 0");
+        "UPDATE herald_queue SET lease_until = max(lease_until, ?3) "
+        "WHERE seq = ?1 AND lease = ?2 AND dead = 0");
     statements_.retry = make(
         "UPDATE herald_queue SET lease = 0, lease_until = 0, available_at = ?3, last_error = ?4 "
         "WHERE seq = ?1 AND lease = ?2 AND dead = 0");
