@@ -2,6 +2,7 @@
 #include <herald/codec.hpp>
 #include <herald/id.hpp>
 
+#include <limits>
 #include <cstdint>
 #include <string>
 
@@ -363,4 +364,95 @@ TEST_CASE("error messages quote hostile attribute names safely", "[codec]") {
   CHECK(what.find('\n') == std::string::npos);
   CHECK(what.find('\x01') == std::string::npos);
   CHECK(what.size() < 300);
+}
+
+TEST_CASE("decode refuses bytes after a NUL, which another parser would read", "[codec][reliability]") {
+  std::string json = with("") + std::string(1, '\0') + R"({"id":"evil"})";
+  auto failure = decode_failure(json);
+  CHECK(failure.code() == herald::errc::decode_failed);
+  CHECK_THAT(failure.what(), herald_test::contains("NUL byte at offset"));
+  CHECK(decode_failure(with(R"(,"subject":"a)") + std::string(1, '\0') + "b\"}").code() ==
+        herald::errc::decode_failed);
+}
+
+TEST_CASE("what herald encodes, herald decodes: times at both ends of the range",
+          "[codec][reliability]") {
+  using namespace std::chrono;
+  auto round_trip = [](herald::time_point t) {
+    auto e = full_envelope();
+    e.time = t;
+    return herald::decode_envelope(herald::encode_envelope(e)).time;
+  };
+  const herald::time_point first{sys_days{year{1678} / 1 / 1}};
+  const herald::time_point last = herald::time_point{sys_days{year{2262} / 1 / 1}} - 1ns;
+  CHECK(round_trip(first) == first);
+  CHECK(round_trip(last) == last);
+  for (auto outside : {first - 1ns, last + 1ns, herald::time_point::min(), herald::time_point::max()}) {
+    auto e = full_envelope();
+    e.time = outside;
+    try {
+      (void)herald::encode_envelope(e);
+      FAIL("encoded a time its decoder refuses");
+    } catch (const herald::error& ex) {
+      CHECK(ex.code() == herald::errc::invalid_argument);
+      CHECK_THAT(ex.what(), herald_test::contains("1678-2261"));
+    }
+  }
+  CHECK(decode_failure(with(R"(,"time":"1677-12-31T23:59:59Z")")).attribute() == "time");
+  CHECK(decode_failure(with(R"(,"time":"2262-01-01T00:00:00Z")")).attribute() == "time");
+}
+
+TEST_CASE("encode refuses data JSON cannot carry instead of writing null", "[codec][reliability]") {
+  for (double bad : {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                     std::numeric_limits<double>::quiet_NaN()}) {
+    auto e = full_envelope();
+    e.data = nlohmann::json{{"values", {1.0, bad}}};
+    try {
+      (void)herald::encode_envelope(e);
+      FAIL("encoded a non-finite number");
+    } catch (const herald::error& ex) {
+      CHECK(ex.code() == herald::errc::invalid_argument);
+      CHECK_THAT(ex.what(), herald_test::contains("NaN or infinite"));
+    }
+  }
+}
+
+TEST_CASE("decode accepts only canonical base64", "[codec][reliability]") {
+  CHECK(decode_failure(with(R"(,"data_base64":"AB==")")).attribute() == "data_base64");
+  CHECK(decode_failure(with(R"(,"data_base64":"AAB=")")).attribute() == "data_base64");
+  CHECK(herald::decode_envelope(with(R"(,"data_base64":"AA==")")).data_base64->size() == 1);
+  CHECK(herald::decode_envelope(with(R"(,"data_base64":"AAA=")")).data_base64->size() == 2);
+}
+
+TEST_CASE("encode refuses what decoding with the same limits would refuse", "[codec][limits][reliability]") {
+  auto refused_for = [](const herald::envelope& e, const herald::decode_limits& limits) {
+    try {
+      (void)herald::encode_envelope(e, limits);
+    } catch (const herald::error& ex) {
+      CHECK(ex.code() == herald::errc::limit_exceeded);
+      return std::string(ex.what());
+    }
+    return std::string();
+  };
+  auto e = full_envelope();
+  e.data = std::string(2 << 20, 'x');
+  CHECK_THAT(refused_for(e, {}), herald_test::contains("over decode_limits::max_bytes (1048576)"));
+  herald::decode_limits big;
+  big.max_bytes = 4 << 20;
+  CHECK(herald::decode_envelope(herald::encode_envelope(e, big), big).data == e.data);
+
+  nlohmann::json deep = 1;
+  for (int i = 0; i < 69; ++i) deep = nlohmann::json::array({deep});
+  e.data = deep;
+  CHECK_THAT(refused_for(e, {}), herald_test::contains("deeper than decode_limits::max_depth (64)"));
+  herald::decode_limits deeper;
+  deeper.max_depth = 80;
+  CHECK_NOTHROW(herald::decode_envelope(herald::encode_envelope(e, deeper), deeper));
+  // The boundary agrees with the decoder's: data nested to depth 64 in all passes both.
+  nlohmann::json edge = 1;
+  for (int i = 0; i < 63; ++i) edge = nlohmann::json::array({edge});
+  e.data = edge;
+  CHECK_NOTHROW(herald::decode_envelope(herald::encode_envelope(e)));
+  e.data = nlohmann::json::array({edge});
+  CHECK_FALSE(refused_for(e, {}).empty());
 }

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <cmath>        // std::isfinite: JSON has no NaN or infinity
 #include <cstddef>      // sizes
+#include <cstring>      // std::memchr, to find a NUL byte
 #include <limits>       // the int64 range of extension values
 #include <string>       // encoded bytes
 #include <string_view>  // input bytes
-#include <utility>      // std::move
+#include <utility>      // std::move, std::pair
+#include <vector>       // the walk over data, without recursion
 
 #include <nlohmann/json.hpp>  // parsing and the payload's to_json/from_json
 
@@ -21,7 +24,8 @@
 namespace herald {
 
 /// Bounds on untrusted input, enforced while parsing so that hostile bytes
-/// cannot exhaust memory or the stack.
+/// cannot exhaust memory or the stack. The encoder enforces the same bounds,
+/// so that a producer refuses at once what its consumers would refuse.
 struct decode_limits {
   std::size_t max_bytes = std::size_t{1} << 20;  ///< the whole document
   std::size_t max_depth = 64;                    ///< nesting of objects and arrays, the event being 1
@@ -38,8 +42,11 @@ concept serializable_event = event<T> && requires(nlohmann::json& j, const T& va
 /// CloudEvents 1.0 JSON (structured mode). Throws herald::error
 /// (invalid_argument) naming the attribute when the envelope could never be
 /// decoded: a missing required attribute, text that is not UTF-8, a bad
-/// extension name, or both data and data_base64.
-[[nodiscard]] std::string encode_envelope(const envelope& e);
+/// extension name, both data and data_base64, a time outside the years
+/// 1678–2261, or a number in data that is NaN or infinite; and
+/// (limit_exceeded) when the result would break `limits`, which decoding
+/// with the same limits enforces. What this writes, decode_envelope reads.
+[[nodiscard]] std::string encode_envelope(const envelope& e, const decode_limits& limits = {});
 
 /// Parses CloudEvents 1.0 JSON. Any violation throws herald::decode_error
 /// whose attribute() and what() name the attribute and the rule it broke.
@@ -117,6 +124,34 @@ inline void append_optional(std::string& out, std::string_view name, const std::
   if (!value.empty()) append_member(out, name, value);
 }
 
+[[noreturn]] inline void throw_too_big(const std::string& what) {
+  throw error(errc::limit_exceeded,
+              "cannot encode: the event " + what +
+                  " that its consumers decode; send a reference to the payload instead, or "
+                  "raise the limit on both sides (queue_options::limits, topic_options::limits)");
+}
+
+// Iterative, because data may be deeper than recursion could survive: every
+// object or array must sit within the depth limit (the envelope is depth 1,
+// so data's own object is 2), and every number must be finite, since JSON
+// has no NaN or infinity (nlohmann would write them as null).
+inline void check_data(const nlohmann::json& data, std::size_t max_depth) {
+  std::vector<std::pair<const nlohmann::json*, std::size_t>> pending{{&data, 2}};
+  while (!pending.empty()) {
+    auto [v, depth] = pending.back();
+    pending.pop_back();
+    if (v->is_structured()) {
+      if (depth > max_depth) {
+        throw_too_big("nests objects and arrays deeper than decode_limits::max_depth (" +
+                      std::to_string(max_depth) + ")");
+      }
+      for (const auto& child : *v) pending.emplace_back(&child, depth + 1);
+    } else if (v->is_number_float() && !std::isfinite(v->get<double>())) {
+      throw_invalid("data", "holds a number that is NaN or infinite, which JSON cannot carry");
+    }
+  }
+}
+
 // A DOM builder that refuses to nest deeper than the limit, so the depth is
 // bounded while parsing rather than checked after.
 class depth_limited_dom : public nlohmann::detail::json_sax_dom_parser<nlohmann::json> {
@@ -170,7 +205,7 @@ inline bool take_string(nlohmann::json& v, std::string_view name, std::string& o
 
 }  // namespace detail
 
-inline std::string encode_envelope(const envelope& e) {
+inline std::string encode_envelope(const envelope& e, const decode_limits& limits) {
   using detail::append_member;
   using detail::append_optional;
   using detail::throw_invalid;
@@ -189,6 +224,9 @@ inline std::string encode_envelope(const envelope& e) {
   append_member(out, "source", e.source);
   append_member(out, "type", e.type);
   if (e.time) {
+    if (!detail::in_rfc3339_range(*e.time)) {
+      throw_invalid("time", "is outside the years 1678-2261 (UTC) that herald encodes and decodes");
+    }
     out += ",\"time\":\"";
     detail::append_rfc3339(out, *e.time);
     out += '"';
@@ -218,6 +256,7 @@ inline std::string encode_envelope(const envelope& e) {
     }
   }
   if (e.data) {
+    detail::check_data(*e.data, limits.max_depth);
     out += ",\"data\":";
     try {
       // The serializer writes straight into `out`; dump() would build a copy first.
@@ -233,6 +272,11 @@ inline std::string encode_envelope(const envelope& e) {
     out += '"';
   }
   out += '}';
+  if (out.size() > limits.max_bytes) {
+    detail::throw_too_big("is " + std::to_string(out.size()) +
+                          " bytes, over decode_limits::max_bytes (" +
+                          std::to_string(limits.max_bytes) + ")");
+  }
   return out;
 }
 
@@ -243,6 +287,13 @@ inline envelope decode_envelope(std::string_view json, const decode_limits& limi
                  "is " + std::to_string(json.size()) + " bytes, over the limit of " +
                      std::to_string(limits.max_bytes) + " (decode_limits::max_bytes)",
                  errc::limit_exceeded);
+  }
+  // nlohmann reads a NUL byte as the end of input: what follows it would be
+  // ignored, and two parsers would disagree on what this event is.
+  if (const void* nul = std::memchr(json.data(), '\0', json.size())) {
+    throw_decode("", "holds a NUL byte at offset " +
+                         std::to_string(static_cast<const char*>(nul) - json.data()) +
+                         "; JSON text never contains one");
   }
   nlohmann::json doc;
   detail::depth_limited_dom builder(doc, limits.max_depth);
@@ -399,7 +450,7 @@ inline nlohmann::json cloudevent_attributes_json(const attributes& m, std::strin
   put("id", m.id);
   put("source", m.source);
   j["type"] = m.type.empty() ? std::string(type) : m.type;
-  if (m.time) {
+  if (m.time && in_rfc3339_range(*m.time)) {  // no text exists for other times
     std::string text;
     append_rfc3339(text, *m.time);
     j["time"] = std::move(text);
@@ -428,10 +479,10 @@ template <serializable_event T>
   return j;
 }
 
-/// encode_envelope(to_envelope(m)).
+/// encode_envelope(to_envelope(m), limits).
 template <serializable_event T>
-[[nodiscard]] std::string encode(const message<T>& m) {
-  return encode_envelope(to_envelope(m));
+[[nodiscard]] std::string encode(const message<T>& m, const decode_limits& limits = {}) {
+  return encode_envelope(to_envelope(m), limits);
 }
 
 /// from_envelope<T>(decode_envelope(json, limits)).

@@ -28,7 +28,7 @@ struct bench {
   Fixture fixture;
   herald::manual_clock clock;
   herald::queue<job, decltype(Fixture::store)> jobs{
-      fixture.store, "jobs", herald::queue_options{"/test", 5min, [this] { return clock.now(); }}};
+      fixture.store, "jobs", herald::queue_options{.source = "/test", .clock = [this] { return clock.now(); }}};
 
   herald::worker_options exact(std::uint32_t max_attempts = 3) {
     herald::worker_options o;
@@ -129,7 +129,7 @@ TEMPLATE_TEST_CASE("queue: visibility_timeout and the deduplication window of du
   herald::manual_clock clock;
   herald::queue<job, decltype(fixture.store)> jobs(
       fixture.store, "jobs",
-      herald::queue_options{"/test", herald::duration::max(), [&] { return clock.now(); }});
+      herald::queue_options{.source = "/test", .deduplication_window = herald::duration::max(), .clock = [&] { return clock.now(); }});
   herald::send_options once;
   once.deduplication_id = "once";
   CHECK_FALSE(jobs.send(job{1, ""}, once).duplicate);
@@ -165,6 +165,30 @@ TEMPLATE_TEST_CASE("queue: retry.cap = duration::max() backs off forever, never 
   CHECK(w.run_once(now) == 1);  // attempt 41 fails; its retry is scheduled after now
   CHECK(w.run_once(now) == 0);
   CHECK(calls == 1);
+}
+
+TEMPLATE_TEST_CASE("queue: send refuses what its workers could not decode; raised limits carry "
+                   "it to the handler",
+                   "[queue][conformance][limits][reliability]", QUEUE_STORES) {
+  bench<TestType> b;
+  const std::string huge(2 << 20, 'x');
+  try {
+    b.jobs.send(job{1, huge});
+    FAIL("a queue accepted what its worker must dead-letter");
+  } catch (const herald::error& e) {
+    CHECK(e.code() == herald::errc::limit_exceeded);
+    CHECK_THAT(e.what(), herald_test::contains("decode_limits::max_bytes (1048576)"));
+  }
+  CHECK(b.jobs.stats().depth == 0);
+  herald::queue_options roomy{.source = "/test", .clock = [&] { return b.clock.now(); }};
+  roomy.limits.max_bytes = 4 << 20;
+  herald::queue<job, decltype(b.fixture.store)> big(b.fixture.store, "big", roomy);
+  big.send(job{2, huge});
+  std::size_t seen = 0;
+  herald::worker w(big, [&](const job& j) { seen = j.group.size(); }, b.exact());
+  CHECK(w.run_once(b.clock.now()) == 1);
+  CHECK(seen == huge.size());
+  CHECK(big.stats().dead_lettered == 0);
 }
 
 TEMPLATE_TEST_CASE("queue: delay", "[queue][conformance]", QUEUE_STORES) {
@@ -583,7 +607,7 @@ TEMPLATE_TEST_CASE("queue: a send from a handler is caused by the handled messag
   bench<TestType> b;
   auto first = b.jobs.send(job{1, ""});
   herald::queue<job, decltype(b.fixture.store)> follow_ups(
-      b.fixture.store, "follow-ups", herald::queue_options{"/test", 5min, [&] { return b.clock.now(); }});
+      b.fixture.store, "follow-ups", herald::queue_options{.source = "/test", .clock = [&] { return b.clock.now(); }});
   herald::worker w(b.jobs, [&](const job& j) { follow_ups.send(job{j.n + 1, ""}); }, b.exact());
   CHECK(w.run_once(b.clock.now()) == 1);
   auto leased = b.fixture.store.lease("follow-ups", 1, b.clock.now() + 1h, 30s);

@@ -90,3 +90,29 @@ TEST_CASE("a topic's name is a subject without wildcards", "[topic]") {
   CHECK_THROWS_WITH(temperatures(transport, "home..readings"), herald_test::contains("empty token"));
   CHECK_THROWS_WITH(temperatures(transport, "home.*"), herald_test::contains("wildcards are for subscribing"));
 }
+
+TEST_CASE("a topic refuses at publish what its subscribers could not decode, with the limit "
+          "named; raised limits carry it",
+          "[topic][limits][reliability]") {
+  herald::inproc_transport transport;
+  herald::topic<home::temperature> readings(transport, "home.readings");
+  int handled = 0;
+  auto s = readings.subscribe([&](const home::temperature&) { ++handled; });
+  const std::string huge(2 << 20, 'x');
+  try {
+    readings.publish(home::temperature{huge, 20});
+    FAIL("published what no subscriber can decode");
+  } catch (const herald::error& e) {
+    CHECK(e.code() == herald::errc::limit_exceeded);
+    CHECK_THAT(e.what(), herald_test::contains("decode_limits::max_bytes"));
+  }
+  CHECK(handled == 0);
+  herald::topic_options roomy;
+  roomy.limits.max_bytes = 4 << 20;
+  herald::topic<home::temperature> big(transport, "home.big", roomy);
+  auto t = big.subscribe([&](const home::temperature& r) { handled += r.room == huge; });
+  std::uint64_t dead = big.dead_lettered();
+  big.publish(home::temperature{huge, 20});
+  CHECK(handled == 1);
+  CHECK(big.dead_lettered() == dead);
+}

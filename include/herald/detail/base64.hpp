@@ -60,6 +60,11 @@ inline std::optional<std::vector<std::uint8_t>> decode_base64(std::string_view t
       }
       v = (v << 6) | static_cast<std::uint32_t>(d);
     }
+    // RFC 4648 §3.5: the bits padding leaves over must be zero, so that each
+    // byte string has one encoding ("AB==" is not "AA==").
+    if (last && ((padding == 2 && (v & 0xffff) != 0) || (padding == 1 && (v & 0xff) != 0))) {
+      return std::nullopt;
+    }
     out.push_back(static_cast<std::uint8_t>(v >> 16));
     if (!last || padding < 2) out.push_back(static_cast<std::uint8_t>(v >> 8));
     if (!last || padding < 1) out.push_back(static_cast<std::uint8_t>(v));

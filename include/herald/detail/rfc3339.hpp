@@ -11,10 +11,23 @@
 
 namespace herald::detail {
 
+// The instants herald writes and reads: whole years inside what a 64-bit
+// nanosecond time_point holds (1677-09-21 to 2262-04-11), so that what the
+// encoder writes the decoder accepts, and the other way round.
+inline constexpr std::int64_t rfc3339_first_second =
+    std::chrono::sys_days{std::chrono::year{1678} / 1 / 1}.time_since_epoch().count() * 86400;
+inline constexpr std::int64_t rfc3339_end_second =  // exclusive
+    std::chrono::sys_days{std::chrono::year{2262} / 1 / 1}.time_since_epoch().count() * 86400;
+
+inline constexpr bool in_rfc3339_range(time_point t) noexcept {
+  const auto s = std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
+  return s >= rfc3339_first_second && s < rfc3339_end_second;
+}
+
 // RFC 3339 §5.6 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM). The §5.6 note
 // allows lowercase 't' and 'z'. Leap second 60 rolls into the next minute;
 // fractions finer than a nanosecond are truncated. Returns nullopt on any
-// other input, or on a time outside what time_point holds (1678–2261).
+// other input, or on an instant outside the years 1678–2261 (UTC).
 inline std::optional<time_point> parse_rfc3339(std::string_view s) noexcept {
   auto digits = [&](std::size_t pos, std::size_t n, int& out) {
     if (pos + n > s.size()) return false;
@@ -71,14 +84,13 @@ inline std::optional<time_point> parse_rfc3339(std::string_view s) noexcept {
   std::int64_t days = std::chrono::sys_days{date}.time_since_epoch().count();
   std::int64_t seconds =
       days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-  // time_point counts nanoseconds in 64 bits: about ±292 years around 1970.
-  constexpr std::int64_t limit = 9'200'000'000;
-  if (seconds <= -limit || seconds >= limit) return std::nullopt;
+  if (seconds < rfc3339_first_second || seconds >= rfc3339_end_second) return std::nullopt;
   return time_point{std::chrono::duration_cast<duration>(std::chrono::seconds{seconds} +
                                                          std::chrono::nanoseconds{nanos})};
 }
 
 // Formats as UTC with 'Z' and only as many fraction digits as needed.
+// Precondition: in_rfc3339_range(t) (outside it the arithmetic overflows).
 inline void append_rfc3339(std::string& out, time_point t) {
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch());
   auto day = std::chrono::floor<std::chrono::days>(ns);

@@ -43,6 +43,10 @@ struct queue_options {
   duration deduplication_window = std::chrono::minutes(5);
   /// Stamps send times and delays; empty: the system clock.
   std::function<time_point()> clock;
+  /// What a message may be: send() refuses (errc::limit_exceeded) what the
+  /// queue's workers, which decode with these same limits, would refuse.
+  /// Processes sharing a store should agree on them.
+  decode_limits limits{};
 };
 
 /// A named queue of T in a store: point-to-point work that a herald::worker
@@ -119,6 +123,7 @@ class queue {
   [[nodiscard]] queue_stats stats() { return store_->stats(name_, now()); }
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  [[nodiscard]] const decode_limits& limits() const noexcept { return options_.limits; }
   [[nodiscard]] Store& store() const noexcept { return *store_; }
   [[nodiscard]] time_point now() const { return detail::read_clock(options_.clock); }
 
@@ -130,7 +135,7 @@ class queue {
     // Sent from a handler: correlation and causation come from the handled message.
     detail::fill_blank_attributes(m, event_type_v<T>, options_.source, options_.clock,
                                   detail::current_frame);
-    return {m.id, encode(m), options.group, options.deduplication_id,
+    return {m.id, encode(m, options_.limits), options.group, options.deduplication_id,
             saturating_add(at, options.delay)};
   }
 

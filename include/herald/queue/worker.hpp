@@ -270,7 +270,7 @@ class worker {
     }
     message<T> msg;
     try {
-      msg = decode<T>(m.body);
+      msg = decode<T>(m.body, queue_->limits());
     } catch (const std::exception& e) {
       bury(m, std::string("does not decode: ") + e.what(), now());
       return;

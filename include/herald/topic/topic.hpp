@@ -36,7 +36,9 @@ struct topic_options {
   /// Receives messages that do not decode as T; empty: report to stderr.
   /// Either way they are counted, acknowledged and never redelivered.
   std::function<void(const dead_letter&)> on_dead_letter;
-  decode_limits limits;
+  /// Bounds what subscribers decode, and what publish() accepts (it refuses
+  /// with errc::limit_exceeded what its subscribers would refuse).
+  decode_limits limits{};
 };
 
 /// A named, typed channel over a Transport: publish(e) encodes a CloudEvent
@@ -72,7 +74,7 @@ class topic {
     detail::fill_blank_attributes(m, event_type_v<T>, opts.source, opts.clock,
                                   detail::current_frame);
     wire_message wire;
-    wire.data = encode(m);
+    wire.data = encode(m, opts.limits);
     return transport_.publish(state_->name, std::move(wire));
   }
 
