@@ -72,7 +72,7 @@ class memory_store {
     friend class memory_store;
     explicit transaction(memory_store& store) : store_(&store), lock_(store.mutex_) {}
     memory_store* store_;
-    std::unique_lock<std::mutex> lock_;
+    std::unique_lock<std::recursive_mutex> lock_;
     std::vector<staged> staged_;
   };
 
@@ -88,6 +88,11 @@ class memory_store {
     std::vector<enqueue_result> results;
     results.reserve(drafts.size());
     auto* q = find(queue);
+    // Expired ids are forgotten as sends go on, as the SQLite store does, so
+    // that memory follows the ids inside the window, not every id ever sent.
+    if (q && ++enqueues_ % 256 == 0) {
+      std::erase_if(q->dedup, [&](const auto& entry) { return entry.second.expires_at <= now; });
+    }
     for (const auto& d : drafts) {
       if (auto original = duplicate_of(tx, q, queue, d.deduplication_id, now)) {
         results.push_back({std::move(*original), true});
@@ -223,6 +228,14 @@ class memory_store {
     return q ? std::erase_if(q->messages, [](const auto& entry) { return entry.second.dead; }) : 0;
   }
 
+  /// How many deduplication ids the store remembers for `queue`, expired
+  /// ones not yet forgotten included: a diagnostic.
+  [[nodiscard]] std::size_t remembered_deduplication_ids(std::string_view queue) {
+    std::lock_guard lock(mutex_);
+    auto* q = find(queue);
+    return q ? q->dedup.size() : 0;
+  }
+
   queue_stats stats(std::string_view queue, time_point now) {
     std::lock_guard lock(mutex_);
     queue_stats s;
@@ -291,10 +304,13 @@ class memory_store {
     q.messages.emplace(seq, std::move(s.message));
   }
 
-  std::mutex mutex_;
+  // Recursive, as the SQLite store's: the thread holding an open transaction
+  // may still call the store (stats(), a lease) without deadlocking itself.
+  std::recursive_mutex mutex_;
   std::unordered_map<std::string, queue_state> queues_;
   std::int64_t last_seq_ = 0;
   std::int64_t last_lease_ = 0;
+  std::uint64_t enqueues_ = 0;
 };
 
 static_assert(queue_store<memory_store>);

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+#include <herald/store/memory_store.hpp>
+
+#include <herald/queue/queue.hpp>
+#include <herald/testing/manual_clock.hpp>
+
+#include <string>
+
+#include "catch.hpp"
+#include "support/queue_fixtures.hpp"
+
+using namespace std::chrono_literals;
+
+TEST_CASE("memory store: the thread holding a transaction may still call the store",
+          "[queue][memory][reliability]") {
+  herald::memory_store store;
+  herald::manual_clock clock;
+  herald::queue<herald_test::job, herald::memory_store> jobs(
+      store, "jobs", {.clock = [&] { return clock.now(); }});
+  jobs.send(herald_test::job{1, ""});
+  auto tx = store.begin();
+  jobs.send(tx, herald_test::job{2, ""});
+  // Each of these deadlocked on a plain mutex; the ctest timeout would fail them.
+  CHECK(jobs.stats().depth == 1);  // the staged send is not visible before commit
+  CHECK(store.lease("jobs", 10, clock.now(), 30s).size() == 1);
+  tx.commit();
+  CHECK(jobs.stats().depth == 1);
+}
+
+TEST_CASE("memory store: expired deduplication ids are forgotten as sends go on",
+          "[queue][memory][reliability]") {
+  herald::memory_store store;
+  herald::manual_clock clock;
+  herald::queue<herald_test::job, herald::memory_store> jobs(
+      store, "jobs", {.deduplication_window = 1s, .clock = [&] { return clock.now(); }});
+  auto send_unique = [&](int from, int count) {
+    for (int i = from; i < from + count; ++i) {
+      herald::send_options o;
+      o.deduplication_id = "id-" + std::to_string(i);
+      jobs.send(herald_test::job{i, ""}, o);
+    }
+  };
+  send_unique(0, 3000);
+  CHECK(store.remembered_deduplication_ids("jobs") == 3000);
+  clock.advance(2s);  // every id above has expired
+  send_unique(3000, 3000);
+  CHECK(store.remembered_deduplication_ids("jobs") <= 3000 + 256);
+  // And an id inside its window is still a duplicate.
+  herald::send_options again;
+  again.deduplication_id = "id-5999";
+  CHECK(jobs.send(herald_test::job{0, ""}, again).duplicate);
+}
