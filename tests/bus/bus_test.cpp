@@ -339,3 +339,32 @@ TEST_CASE("publish_async without an executor says how to give it one", "[bus]") 
   herald::bus bus;
   CHECK_THROWS_WITH(bus.publish_async(order_placed{}), herald_test::contains("async_executor"));
 }
+
+TEMPLATE_LIST_TEST_CASE("a handler that publishes what triggers it again is stopped at the "
+                        "publish depth limit and reported, instead of overflowing the stack",
+                        "[bus][reliability]", buses) {
+  int calls = 0;
+  std::vector<std::string> errors;
+  herald::bus_options options;
+  options.on_error = [&](const herald::handler_failure& f) { errors.push_back(f.what()); };
+  TestType bus(options);
+  SECTION("plain events") {
+    auto s = bus.template subscribe<order_placed>([&](const order_placed& e) {
+      ++calls;
+      bus.publish(order_placed{e.order + 1});
+    });
+    bus.publish(order_placed{0});
+    bus.publish(order_placed{0});  // the depth unwound: the next publish goes as deep
+  }
+  SECTION("messages") {
+    auto s = bus.template subscribe<order_placed>([&](const herald::message<order_placed>& m) {
+      ++calls;
+      bus.publish(herald::message<order_placed>(order_placed{m.data.order + 1}));
+    });
+    bus.publish(order_placed{0});
+    bus.publish(order_placed{0});
+  }
+  CHECK(calls == 2 * static_cast<int>(herald::detail::max_publish_depth));
+  REQUIRE(errors.size() == 2);
+  CHECK_THAT(errors[0], herald_test::contains("nested 128 deep"));
+}

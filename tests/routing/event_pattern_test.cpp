@@ -307,3 +307,76 @@ TEST_CASE("a pattern matches a CloudEvent's structured JSON form", "[routing]") 
   CHECK(pattern.matches(hot));
   CHECK_FALSE(pattern.matches(cool));
 }
+
+namespace {
+
+// Nested n deep without recursion or quadratic copies: [[[...1...]]].
+nlohmann::json nested_arrays(std::size_t n) {
+  nlohmann::json j = 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    nlohmann::json outer = nlohmann::json::array();
+    outer.push_back(std::move(j));
+    j = std::move(outer);
+  }
+  return j;
+}
+
+std::string pattern_error_of(const nlohmann::json& pattern) {
+  try {
+    (void)herald::event_pattern::parse(pattern);
+  } catch (const herald::pattern_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a hostile pattern depth is refused at parse time instead of overflowing the stack",
+          "[routing][pattern][reliability]") {
+  nlohmann::json deep = nlohmann::json::array({"x"});
+  for (int i = 0; i < 30000; ++i) deep = nlohmann::json{{"a", std::move(deep)}};
+  CHECK_THAT(pattern_error_of(deep), herald_test::contains("deeper than 32 levels"));
+  std::string text;
+  for (int i = 0; i < 30000; ++i) text += R"({"a":)";
+  text += R"(["x"])" + std::string(30000, '}');
+  try {
+    (void)herald::event_pattern::parse(text);
+    FAIL("a 30,000-deep pattern parsed");
+  } catch (const herald::pattern_error& e) {
+    CHECK_THAT(e.what(), herald_test::contains("deeper than 32 levels"));
+  }
+
+  nlohmann::json ors = {{"a", {"x"}}};
+  for (int i = 0; i < 100000; ++i) {
+    nlohmann::json alternatives = nlohmann::json::array();
+    alternatives.push_back(std::move(ors));
+    alternatives.push_back({{"b", {"y"}}});
+    ors = nlohmann::json{{"$or", std::move(alternatives)}};
+  }
+  CHECK_THAT(pattern_error_of(ors), herald_test::contains("deeper than 32 levels"));
+
+  nlohmann::json ok = nlohmann::json::array({"x"});
+  for (int i = 0; i < 31; ++i) ok = nlohmann::json{{"a", std::move(ok)}};
+  CHECK(pattern_error_of(ok).empty());
+}
+
+TEST_CASE("a pattern too large to match cheaply is refused at parse time",
+          "[routing][pattern][reliability]") {
+  nlohmann::json values = nlohmann::json::array();
+  for (int i = 0; i < 20000; ++i) values.push_back(i);
+  CHECK_THAT(pattern_error_of({{"detail", {{"n", values}}}}),
+             herald_test::contains("more than 10000 fields, values and alternatives"));
+}
+
+TEST_CASE("matching an event of 100,000 nested arrays neither crashes nor looks past the nesting "
+          "limit",
+          "[routing][pattern][reliability]") {
+  nlohmann::json event = {{"detail", {{"n", nested_arrays(100000)}}}};
+  auto leaf = herald::event_pattern::parse(R"({"detail": {"n": [1]}})");
+  auto nested = herald::event_pattern::parse(R"({"detail": {"n": {"m": [1]}}})");
+  CHECK_FALSE(leaf.matches(event));
+  CHECK_FALSE(nested.matches(event));
+  nlohmann::json shallow = {{"detail", {{"n", nested_arrays(10)}}}};
+  CHECK(leaf.matches(shallow));
+}

@@ -155,3 +155,17 @@ TEST_CASE("rule_set answers exactly as matching each pattern alone (property)",
     }
   }
 }
+
+TEST_CASE("rule_set matches an event of 100,000 nested arrays without overflowing the stack",
+          "[routing][rule_set][reliability]") {
+  herald::rule_set<int> rules;
+  rules.add(herald::event_pattern::parse(R"({"detail": {"n": [1]}})"), 1);
+  nlohmann::json n = 1;
+  for (int i = 0; i < 100000; ++i) {
+    nlohmann::json outer = nlohmann::json::array();
+    outer.push_back(std::move(n));
+    n = std::move(outer);
+  }
+  nlohmann::json event = {{"detail", {{"n", std::move(n)}}}};
+  CHECK(rules.match(event).empty());
+}

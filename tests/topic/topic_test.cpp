@@ -116,3 +116,22 @@ TEST_CASE("a topic refuses at publish what its subscribers could not decode, wit
   CHECK(handled == 1);
   CHECK(big.dead_lettered() == dead);
 }
+
+TEST_CASE("a topic handler that publishes to its own topic is stopped at the publish depth "
+          "limit instead of overflowing the stack",
+          "[topic][reliability]") {
+  std::vector<std::string> undeliverable;
+  herald::inproc_transport transport({1, [&](const herald::wire_message&, std::exception_ptr e) {
+                                        undeliverable.push_back(herald::detail::what_of(e));
+                                      }});
+  herald::topic<home::temperature> readings(transport, "home.readings");
+  int calls = 0;
+  auto s = readings.subscribe([&](const home::temperature& t) {
+    ++calls;
+    readings.publish(home::temperature{t.room, t.celsius + 1});
+  });
+  readings.publish(home::temperature{"loop", 0});
+  CHECK(calls == 128);
+  REQUIRE(undeliverable.size() == 1);
+  CHECK_THAT(undeliverable[0], herald_test::contains("nested 128 deep"));
+}

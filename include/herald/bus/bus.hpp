@@ -305,7 +305,10 @@ class basic_bus {
   template <class T>
     requires(!detail::is_message<T>::value)
   void publish(const T& event) {
-    if constexpr (detail::check_event<T>()) dispatch<T>(&event, nullptr);
+    if constexpr (detail::check_event<T>()) {
+      detail::check_publish_depth(event_type_v<T>);
+      dispatch<T>(&event, nullptr);
+    }
   }
 
   /// Calls the current handlers of T with this message. Attributes left
@@ -314,6 +317,7 @@ class basic_bus {
   template <class T>
   void publish(message<T> m) {
     if constexpr (detail::check_event<T>()) {
+      detail::check_publish_depth(event_type_v<T>);
       complete(m);
       dispatch<T>(&m.data, &m);
     }

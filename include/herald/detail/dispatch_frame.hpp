@@ -2,12 +2,14 @@
 #pragma once
 
 #include <chrono>       // the system clock, when no clock is given
+#include <cstdint>      // nesting depth
 #include <functional>   // the clock to read
 #include <string>       // the source to fill in
 #include <string_view>  // the type to fill in
 
 #include "herald/attributes.hpp"
 #include "herald/clock.hpp"
+#include "herald/error.hpp"
 #include "herald/id.hpp"
 
 namespace herald::detail {
@@ -25,7 +27,8 @@ inline constinit thread_local dispatch_frame* current_frame = nullptr;
 struct dispatch_frame {
   // Becomes the current frame for its lifetime.
   explicit dispatch_frame(const attributes& (*attributes_of_in)(dispatch_frame&)) noexcept
-      : attributes_of(attributes_of_in), parent(current_frame) {
+      : attributes_of(attributes_of_in), parent(current_frame),
+        depth(parent ? parent->depth + 1 : 1) {
     current_frame = this;
   }
   ~dispatch_frame() { current_frame = parent; }
@@ -34,7 +37,29 @@ struct dispatch_frame {
 
   const attributes& (*attributes_of)(dispatch_frame&);
   dispatch_frame* parent;
+  std::uint32_t depth;  // 1 for a message handled outside any handler
 };
+
+/// How deeply handlers may publish inside handlers on one thread. A handler
+/// that publishes what (indirectly) triggers itself would otherwise recurse
+/// until the stack overflows; past this depth the publish throws instead,
+/// and the failure reaches the error handler of the handler that published.
+inline constexpr std::uint32_t max_publish_depth = 128;
+
+[[noreturn]] inline void throw_publish_too_deep(std::string_view type) {
+  throw error(errc::limit_exceeded,
+              "publishing " + std::string(type) + " from a handler nested " +
+                  std::to_string(max_publish_depth) +
+                  " deep on this thread: handlers that publish what triggers them again recurse "
+                  "without end; break the cycle, or hand the work to publish_async or a queue");
+}
+
+// Called before a publish delivers on this thread: one TLS load outside handlers.
+inline void check_publish_depth(std::string_view type) {
+  if (current_frame && current_frame->depth >= max_publish_depth) [[unlikely]] {
+    throw_publish_too_deep(type);
+  }
+}
 
 // Fills what a new message inherits from the one being handled: the same
 // correlation id, and the handled message's id as its cause. A root message

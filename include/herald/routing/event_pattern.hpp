@@ -84,6 +84,11 @@ struct node {
   std::vector<std::vector<node>> any_of;    // each "$or": one alternative must match
 };
 
+// An event's JSON may come from anywhere: arrays nested deeper than this
+// are not looked into, so matching never recurses without bound. (The
+// decoder refuses documents deeper than 64 by default.)
+inline constexpr std::size_t max_array_nesting = 64;
+
 inline char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
 inline std::string lowercase(std::string_view s) {
@@ -177,10 +182,11 @@ inline bool any_matcher(const std::vector<matcher>& alternatives, const nlohmann
 // Visits the leaf values of an event field: the value itself, or the
 // elements of an array, flattened. Objects are not leaves.
 template <class Visit>
-bool any_leaf(const nlohmann::json& v, Visit&& visit, bool& saw_leaf) {
+bool any_leaf(const nlohmann::json& v, Visit&& visit, bool& saw_leaf, std::size_t nesting = 0) {
   if (v.is_array()) {
+    if (nesting == max_array_nesting) return false;
     for (const auto& e : v) {
-      if (any_leaf(e, visit, saw_leaf)) return true;
+      if (any_leaf(e, visit, saw_leaf, nesting + 1)) return true;
     }
     return false;
   }
@@ -208,12 +214,13 @@ inline bool matches_node(const node& n, const nlohmann::json* object);
 
 // A nested pattern against an event value; through arrays, one element must
 // match the whole nested pattern, so fields never mix across elements.
-inline bool matches_nested(const node& n, const nlohmann::json* v) {
+inline bool matches_nested(const node& n, const nlohmann::json* v, std::size_t nesting = 0) {
   if (v && v->is_array()) {
+    if (nesting == max_array_nesting) return false;
     bool any_element = false;
     for (const auto& e : *v) {
       any_element = true;
-      if (matches_nested(n, &e)) return true;
+      if (matches_nested(n, &e, nesting + 1)) return true;
     }
     return !any_element && matches_node(n, nullptr);
   }
@@ -242,6 +249,11 @@ inline bool matches_node(const node& n, const nlohmann::json* object) {
 }
 
 // ---- parsing -------------------------------------------------------------
+
+/// How large a pattern may be: parsing recurses once per level, and matching
+/// costs what the pattern holds, so both are bounded at parse time.
+inline constexpr std::size_t max_depth = 32;        // nested objects and "$or" levels
+inline constexpr std::size_t max_elements = 10000;  // fields, values and alternatives
 
 [[noreturn]] inline void fail(const std::string& path, const std::string& rule) {
   throw pattern_error(path, "invalid event pattern at '" + (path.empty() ? "$" : path) +
@@ -477,9 +489,27 @@ inline matcher parse_matcher(const nlohmann::json& v, const std::string& path) {
   return m;
 }
 
-inline node parse_node(const nlohmann::json& object, const std::string& path) {
+struct parse_budget {
+  std::size_t elements = 0;
+
+  void spend(std::size_t n, const std::string& path) {
+    elements += n;
+    if (elements > max_elements) {
+      fail(path, "the pattern holds more than " + std::to_string(max_elements) +
+                     " fields, values and alternatives; split it into several rules");
+    }
+  }
+};
+
+inline node parse_node(const nlohmann::json& object, const std::string& path, parse_budget& budget,
+                       std::size_t depth = 1) {
+  if (depth > max_depth) {
+    fail(path, "nests objects and \"$or\" deeper than " + std::to_string(max_depth) +
+                   " levels; flatten the pattern");
+  }
   if (!object.is_object()) fail(path, std::string("must be an object, got ") + object.type_name());
   if (object.empty()) fail(path, "must name at least one field");
+  budget.spend(object.size(), path);
   node n;
   for (const auto& [name, value] : object.items()) {
     std::string here = member_path(path, name);
@@ -489,7 +519,7 @@ inline node parse_node(const nlohmann::json& object, const std::string& path) {
       }
       std::vector<node> alternatives;
       for (std::size_t i = 0; i < value.size(); ++i) {
-        alternatives.push_back(parse_node(value[i], element_path(here, i)));
+        alternatives.push_back(parse_node(value[i], element_path(here, i), budget, depth + 1));
       }
       n.any_of.push_back(std::move(alternatives));
       continue;
@@ -497,9 +527,10 @@ inline node parse_node(const nlohmann::json& object, const std::string& path) {
     field f;
     f.name = name;
     if (value.is_object()) {
-      f.nested.push_back(parse_node(value, here));
+      f.nested.push_back(parse_node(value, here, budget, depth + 1));
     } else if (value.is_array()) {
       if (value.empty()) fail(here, "an array of values to match may not be empty");
+      budget.spend(value.size(), here);
       for (std::size_t i = 0; i < value.size(); ++i) {
         f.leaf.push_back(parse_matcher(value[i], element_path(here, i)));
       }
@@ -528,7 +559,8 @@ class event_pattern {
   /// Throws herald::pattern_error naming the JSON path of the offending part.
   static event_pattern parse(const nlohmann::json& pattern) {
     event_pattern p;
-    p.root_ = detail::pattern::parse_node(pattern, "");
+    detail::pattern::parse_budget budget;
+    p.root_ = detail::pattern::parse_node(pattern, "", budget);
     return p;
   }
 

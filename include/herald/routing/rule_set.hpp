@@ -230,9 +230,10 @@ class rule_set {
   // The event's leaf values at `path`, through arrays at any level.
   template <class Visit>
   static void visit_values(const nlohmann::json& v, const std::vector<std::string>& path,
-                           std::size_t depth, Visit&& visit) {
+                           std::size_t depth, Visit&& visit, std::size_t nesting = 0) {
     if (v.is_array()) {
-      for (const auto& e : v) visit_values(e, path, depth, visit);
+      if (nesting == detail::pattern::max_array_nesting) return;  // as matching does
+      for (const auto& e : v) visit_values(e, path, depth, visit, nesting + 1);
       return;
     }
     if (depth == path.size()) {
@@ -241,7 +242,7 @@ class rule_set {
     }
     if (!v.is_object()) return;
     auto it = v.find(path[depth]);
-    if (it != v.end()) visit_values(*it, path, depth + 1, visit);
+    if (it != v.end()) visit_values(*it, path, depth + 1, visit, nesting);
   }
 
   std::vector<std::optional<rule>> rules_;

@@ -71,6 +71,7 @@ class topic {
   /// correlation and causation of the message being handled on this thread).
   publish_result publish(message<T> m) {
     const auto& opts = state_->options;
+    detail::check_publish_depth(event_type_v<T>);
     detail::fill_blank_attributes(m, event_type_v<T>, opts.source, opts.clock,
                                   detail::current_frame);
     wire_message wire;
