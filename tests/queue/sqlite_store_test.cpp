@@ -5,10 +5,15 @@
 #include <herald/store/sqlite_store.hpp>
 
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -175,4 +180,52 @@ TEST_CASE("sqlite store: a lock held past the busy timeout gives a clear error; 
   REQUIRE_FALSE(errors.empty());
   CHECK_THAT(errors.front(), herald_test::contains("busy timeout"));
   CHECK(jobs.stats().depth == 0);
+}
+
+TEST_CASE("sqlite store: six processes opening one new file at once all succeed",
+          "[queue][sqlite][reliability]") {
+  constexpr int processes = 6;
+  constexpr int rounds = 60;
+  std::vector<std::unique_ptr<herald_test::temp_db>> files;
+  for (int r = 0; r < rounds; ++r) files.push_back(std::make_unique<herald_test::temp_db>("open"));
+  int start[2];
+  REQUIRE(::pipe(start) == 0);
+  std::vector<pid_t> children;
+  for (int p = 0; p < processes; ++p) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::close(start[1]);
+      char c;
+      (void)::read(start[0], &c, 1);  // returns when the parent closes its end: all start at once
+      int failures = 0;
+      for (int r = 0; r < rounds; ++r) {
+        try {
+          herald::sqlite_store store(files[static_cast<std::size_t>(r)]->path());
+          herald::queue<job, herald::sqlite_store> jobs(store, "jobs");
+          jobs.send(job{p, ""});
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "process %d, file %d: %s\n", p, r, e.what());
+          ++failures;
+        }
+      }
+      std::_Exit(failures > 100 ? 100 : failures);
+    }
+    children.push_back(pid);
+  }
+  ::close(start[0]);
+  ::close(start[1]);
+  int failures = 0;
+  for (pid_t pid : children) {
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    failures += WEXITSTATUS(status);
+  }
+  CHECK(failures == 0);
+  for (const auto& file : files) {
+    herald::sqlite_store store(file->path());
+    herald::queue<job, herald::sqlite_store> jobs(store, "jobs");
+    CHECK(jobs.stats().depth == processes);
+  }
 }

@@ -10,6 +10,7 @@
 #include <span>         // batches
 #include <string>       // path, text
 #include <string_view>  // queue names
+#include <thread>       // a pause between tries while another process creates the file
 #include <utility>      // std::move
 #include <vector>       // results
 
@@ -82,9 +83,12 @@ class sqlite_store {
     }
     try {
       sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
-      exec("PRAGMA journal_mode=WAL", "switching to WAL mode");
+      // Switching a new file to WAL, and creating its schema, can meet
+      // another process doing the same: SQLite answers SQLITE_BUSY there
+      // without calling the busy handler, so wait here instead.
+      while_busy([&] { exec("PRAGMA journal_mode=WAL", "switching to WAL mode"); });
       exec(std::string("PRAGMA synchronous=") + sync_name(options_.synchronous), "setting synchronous");
-      migrate();
+      while_busy([&] { migrate(); });
       prepare();
     } catch (...) {
       statements_ = {};
@@ -264,6 +268,23 @@ class sqlite_store {
   }
 
   void exec_noexcept(const char* sql) noexcept { sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
+
+  // Runs `step` again while it fails with storage_busy, until the busy
+  // timeout has passed: the error then says what it claims, a lock held
+  // that long.
+  template <class Step>
+  void while_busy(Step&& step) {
+    const auto deadline = std::chrono::steady_clock::now() + options_.busy_timeout;
+    for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
+      try {
+        step();
+        return;
+      } catch (const store_error& e) {
+        if (e.code() != errc::storage_busy || std::chrono::steady_clock::now() >= deadline) throw;
+      }
+      std::this_thread::sleep_for(pause);
+    }
+  }
 
   // Version 1 held the messages; version 2 added deduplication and the group index.
   void migrate() {
