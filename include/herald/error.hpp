@@ -23,6 +23,7 @@ enum class errc {
   storage_corrupt = 10,  ///< the file is not a database, or is damaged
   schema_too_new = 11,   ///< the file was written by a newer herald
   would_deadlock = 12,   ///< the call would wait for work that only this thread can do
+  storage_lost = 13,     ///< the database file was deleted or replaced while open
 };
 
 /// The code's stable name, as docs/errors.md lists it.
@@ -40,6 +41,7 @@ enum class errc {
     case errc::storage_corrupt: return "storage_corrupt";
     case errc::schema_too_new: return "schema_too_new";
     case errc::would_deadlock: return "would_deadlock";
+    case errc::storage_lost: return "storage_lost";
   }
   return "unknown";
 }

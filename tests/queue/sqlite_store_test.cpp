@@ -5,6 +5,7 @@
 #include <herald/store/sqlite_store.hpp>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -228,4 +229,52 @@ TEST_CASE("sqlite store: six processes opening one new file at once all succeed"
     herald::queue<job, herald::sqlite_store> jobs(store, "jobs");
     CHECK(jobs.stats().depth == processes);
   }
+}
+
+TEST_CASE("sqlite store: a file deleted while open fails loudly instead of taking sends that "
+          "would vanish",
+          "[queue][sqlite][reliability]") {
+  herald_test::temp_db db;
+  herald::sqlite_store store(db.path());
+  herald::queue<job, herald::sqlite_store> jobs(store, "jobs");
+  jobs.send(job{1, ""});
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((db.path() + suffix).c_str());
+  auto e = store_error_of([&] { jobs.send(job{2, ""}); });
+  CHECK(e.code() == herald::errc::storage_lost);
+  CHECK_FALSE(e.transient());
+  CHECK_THAT(std::string(e.what()), herald_test::contains("deleted or replaced while the store had it open"));
+  CHECK(store_error_of([&] { (void)jobs.stats(); }).code() == herald::errc::storage_lost);
+  // A worker stops and says why, rather than leasing from a file nobody will see again.
+  herald::worker_options options;
+  options.on_error = [](const std::exception&) {};
+  herald::worker w(jobs, [](const job&) {}, options);
+  w.start();
+  for (int i = 0; i < 500 && w.stop_reason().empty(); ++i) std::this_thread::sleep_for(10ms);
+  w.stop();
+  CHECK_THAT(w.stop_reason(), herald_test::contains("deleted or replaced"));
+}
+
+TEST_CASE("sqlite store: a read-only file is refused at open, with the reason",
+          "[queue][sqlite][reliability]") {
+  herald_test::temp_db db;
+  { herald::sqlite_store create(db.path()); }
+  std::remove((db.path() + "-wal").c_str());
+  std::remove((db.path() + "-shm").c_str());
+  REQUIRE(::chmod(db.path().c_str(), 0444) == 0);
+  // root writes whatever the mode says: open as another user, in a child.
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::geteuid() == 0 && ::setuid(65534) != 0) std::_Exit(2);
+    try {
+      herald::sqlite_store store(db.path());
+    } catch (const herald::store_error& e) {
+      std::_Exit(std::string(e.what()).find("opened read-only") != std::string::npos ? 0 : 3);
+    }
+    std::_Exit(1);  // opened "successfully"
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }

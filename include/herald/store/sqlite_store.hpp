@@ -66,6 +66,7 @@ class sqlite_store {
    private:
     friend class sqlite_store;
     explicit transaction(sqlite_store& store) : store_(&store), lock_(store.mutex_) {
+      store.check_file();
       store.exec("BEGIN IMMEDIATE", "starting a transaction");
     }
     sqlite_store* store_;
@@ -82,6 +83,13 @@ class sqlite_store {
       throw store_error(errc::storage_failed, "sqlite store '" + path_ + "': cannot open: " + why);
     }
     try {
+      if (sqlite3_db_readonly(db_, "main") == 1) {
+        throw store_error(errc::storage_failed,
+                          "sqlite store '" + path_ +
+                              "': the file opened read-only (this process may not write it, "
+                              "or its filesystem is mounted read-only); a queue store must "
+                              "write: fix its permissions or choose another path");
+      }
       sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
       // Switching a new file to WAL, and creating its schema, can meet
       // another process doing the same: SQLite answers SQLITE_BUSY there
@@ -212,6 +220,7 @@ class sqlite_store {
 
   std::size_t purge_dead_letters(std::string_view queue) {
     std::lock_guard lock(mutex_);
+    check_file();
     auto r = use(statements_.purge);
     r.bind(1, queue).step();
     return static_cast<std::size_t>(sqlite3_changes(db_));
@@ -219,6 +228,7 @@ class sqlite_store {
 
   queue_stats stats(std::string_view queue, time_point now) {
     std::lock_guard lock(mutex_);
+    check_file();
     auto r = use(statements_.stats);
     r.bind(1, queue).bind(2, now);
     queue_stats s;
@@ -251,9 +261,24 @@ class sqlite_store {
     return "NORMAL";
   }
 
+  // Writes into a file unlinked or replaced under the store would vanish
+  // when it closes: refuse them, loudly, before every unit of work.
+  void check_file() {
+    int moved = 0;
+    if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved) {
+      throw store_error(errc::storage_lost,
+                        "sqlite store '" + path_ +
+                            "': the database file was deleted or replaced while the store had it "
+                            "open; nothing more is written, since it would be lost at close. "
+                            "Restore the file and open a new store (what this store wrote after "
+                            "the deletion is lost with the deleted file)");
+    }
+  }
+
   template <class Bind>
   bool changed(const detail::sqlite::statement& s, Bind&& bind) {
     std::lock_guard lock(mutex_);
+    check_file();
     auto r = use(s);
     bind(r);
     r.step();
