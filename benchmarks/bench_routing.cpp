@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <herald/routing/event_pattern.hpp>
+#include <herald/routing/route.hpp>
 #include <herald/routing/rule_set.hpp>
 #include <herald/topic/topic.hpp>
 
@@ -88,6 +89,23 @@ void BM_baseline_pattern_loop(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_baseline_pattern_loop)->Arg(10)->Arg(100)->Arg(1000);
+
+// Adding and removing one route on a bus that holds N: what subscribing
+// costs while many routes exist (every change used to copy them all).
+void BM_bus_route_add_remove(benchmark::State& state) {
+  herald::bus bus;
+  std::vector<herald::subscription> held;
+  for (int i = 0; i < state.range(0); ++i) {
+    held.push_back(bus.route(herald::event_pattern::parse(rule_json(i)), [](const nlohmann::json&) {}));
+  }
+  int i = 0;
+  for (auto _ : state) {
+    auto s = bus.route(herald::event_pattern::parse(rule_json(i++)), [](const nlohmann::json&) {});
+    s.reset();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_bus_route_add_remove)->Arg(10)->Arg(1000)->Arg(10000);
 
 struct reading {
   static constexpr std::string_view event_type = "home.sensor.temperature";

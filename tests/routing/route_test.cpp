@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <herald/routing/route.hpp>
 
+#include <map>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -223,4 +225,62 @@ TEST_CASE("bus.route: routes added and removed while other threads publish", "[r
   stop = true;
   churn.join();
   CHECK(hot.load() == 4000);
+}
+
+TEST_CASE("bus.route under churn: every publish reaches exactly the live matching routes, in the "
+          "order added",
+          "[routing][bus][reliability]") {
+  routes_registered registered;
+  herald::local_bus bus;
+  std::mt19937 rng(7);
+  struct live_route {
+    int key;
+    herald::subscription subscription;
+  };
+  std::map<int, live_route> live;  // by the order added
+  std::vector<int> called;
+  int next = 0;
+  for (int step = 0; step < 4000; ++step) {
+    if (live.empty() || rng() % 3 != 0) {
+      const int key = static_cast<int>(rng() % 8);
+      const int order = next++;
+      // Half indexed on an exact room, half unindexed (a prefix).
+      const std::string pattern =
+          key % 2 == 0 ? R"({"data": {"room": ["room-)" + std::to_string(key) + R"("]}})"
+                       : R"({"data": {"room": [{"prefix": "room-)" + std::to_string(key) + R"("}]}})";
+      live.emplace(order, live_route{key, bus.route(pattern, [&called, order](const nlohmann::json&) {
+                                       called.push_back(order);
+                                     })});
+    } else {
+      auto victim = live.begin();
+      std::advance(victim, static_cast<long>(rng() % live.size()));
+      live.erase(victim);
+    }
+    const int room = static_cast<int>(rng() % 8);
+    called.clear();
+    bus.publish(home::temperature{"room-" + std::to_string(room), 20});
+    std::vector<int> expected;
+    for (const auto& [order, r] : live) {
+      if (r.key == room) expected.push_back(order);
+    }
+    REQUIRE(called == expected);
+  }
+}
+
+TEST_CASE("bus.route: thousands of routes added, matched and removed",
+          "[routing][bus][reliability]") {
+  routes_registered registered;
+  herald::bus bus;
+  int calls = 0;
+  std::vector<herald::subscription> routes;
+  for (int i = 0; i < 5000; ++i) {
+    routes.push_back(bus.route(R"({"data": {"room": ["room-)" + std::to_string(i) + R"("]}})",
+                               [&](const nlohmann::json&) { ++calls; }));
+  }
+  bus.publish(home::temperature{"room-4999", 20});
+  bus.publish(home::temperature{"room-0", 20});
+  CHECK(calls == 2);
+  for (auto& r : routes) r.reset();
+  bus.publish(home::temperature{"room-0", 20});
+  CHECK(calls == 2);
 }

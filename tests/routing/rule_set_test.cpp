@@ -169,3 +169,35 @@ TEST_CASE("rule_set matches an event of 100,000 nested arrays without overflowin
   nlohmann::json event = {{"detail", {{"n", std::move(n)}}}};
   CHECK(rules.match(event).empty());
 }
+
+TEST_CASE("rule_set under churn holds what its live rules need, not what it ever held",
+          "[routing][rule_set][reliability]") {
+  herald::rule_set<int> rules;
+  auto stable = rules.add(pattern(R"({"type": ["stable"]})"), -1);
+  for (int i = 0; i < 100000; ++i) {
+    // A fresh key each time, indexed and unindexed in turn.
+    const std::string json = i % 2 == 0
+                                 ? R"({"source": ["s-)" + std::to_string(i) + R"("]})"
+                                 : R"({"n": [{"numeric": [">", )" + std::to_string(i) + "]}]}";
+    auto id = rules.add(pattern(json.c_str()), i);
+    REQUIRE(rules.size() == 2);
+    REQUIRE(rules.remove(id));
+  }
+  CHECK(rules.size() == 1);
+  CHECK(rules.slot_count() <= 2);
+  CHECK(rules.index_entries() == 1);
+  CHECK(rules.match({{"type", "stable"}}) == std::vector<int>{-1});
+  CHECK(rules.remove(stable));
+  CHECK(rules.index_entries() == 0);
+  CHECK_FALSE(rules.remove(stable));
+}
+
+TEST_CASE("rule_set keeps the order added when removed slots are reused", "[routing][rule_set]") {
+  herald::rule_set<int> rules;
+  auto a = rules.add(pattern(R"({"type": ["t"]})"), 1);
+  rules.add(pattern(R"({"type": ["t"]})"), 2);
+  rules.remove(a);
+  rules.add(pattern(R"({"source": [{"prefix": ""}]})"), 3);  // reuses slot 0, unindexed
+  rules.add(pattern(R"({"type": ["t"]})"), 4);
+  CHECK(rules.match({{"type", "t"}, {"source", "x"}}) == std::vector<int>{2, 3, 4});
+}

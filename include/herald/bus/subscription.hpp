@@ -83,7 +83,9 @@ class subscription {
   /// Unsubscribes now; afterwards active() is false.
   void reset() noexcept {
     auto unsubscribe = std::exchange(unsubscribe_, nullptr);
-    if (!unsubscribe) return;
+    // Both are set together; testing the source too keeps GCC 12 from
+    // warning about an atomic through a moved-from (null) pointer.
+    if (!unsubscribe || !source_) return;
     source_->if_open([&] { unsubscribe(target_, type_, id_); });
     source_.reset();
   }

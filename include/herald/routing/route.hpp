@@ -76,11 +76,12 @@ struct routed_event {
 };
 
 struct route_target {
+  explicit route_target(event_pattern p) : pattern(std::move(p)) {}
   virtual ~route_target() = default;
   virtual void call(routed_event& event) const = 0;
+  event_pattern pattern;  // kept, so that a new base group can be built from the targets
   std::uint64_t id = 0;
   bool needs_data = false;
-  rule_set<std::shared_ptr<const route_target>>::rule_id rule = 0;
 };
 
 template <class F>
@@ -90,7 +91,7 @@ constexpr bool takes_json = std::is_invocable_v<F&, const nlohmann::json&>;
 
 template <class Handler>
 struct route_target_for final : route_target {
-  explicit route_target_for(Handler h) : handler(std::move(h)) {}
+  route_target_for(event_pattern p, Handler h) : route_target(std::move(p)), handler(std::move(h)) {}
   void call(routed_event& event) const override {
     if constexpr (takes_envelope<Handler>) {
       handler(event.as_envelope());
@@ -113,32 +114,98 @@ consteval bool check_route_handler() {
   }
 }
 
+using route_rules = rule_set<std::shared_ptr<const route_target>>;
+
+// Some routes and their rules. Once shared by tables it is never changed.
+struct route_group {
+  struct member {
+    std::shared_ptr<const route_target> target;
+    route_rules::rule_id rule;  // its rule in this group
+  };
+  route_rules rules;
+  std::vector<member> members;  // by route id: the order added
+
+  void add(std::shared_ptr<const route_target> target) {
+    auto rule = rules.add(target->pattern, target);
+    members.push_back({std::move(target), rule});
+  }
+
+  [[nodiscard]] std::vector<member>::const_iterator find(std::uint64_t id) const {
+    auto it = std::lower_bound(members.begin(), members.end(), id,
+                               [](const member& m, std::uint64_t v) { return m.target->id < v; });
+    return it != members.end() && it->target->id == id ? it : members.end();
+  }
+};
+
 // The routes of one bus at one moment; never changed once published to the
 // bus, so publishes read it without locks. Adding or removing a route makes
-// a new table.
+// a new table, but not a copy of every route: the table shares a `base`
+// group with its predecessor and copies only the routes added since
+// (`recent`) and the ids removed from the base since (`removed`). When those
+// outgrow the square root of the routes, they are folded into a new base;
+// so a change costs O(√n) pattern copies, amortized, instead of O(n).
 struct route_table_of final : route_table {
   route_table_of() : route_table{&dispatch_routes, &without_route, &destroy_table} {}
 
-  rule_set<std::shared_ptr<const route_target>> rules;
-  std::vector<std::shared_ptr<const route_target>> targets;  // in the order added
-  bool needs_data = false;  // some pattern constrains "data"
+  std::shared_ptr<const route_group> base = std::make_shared<const route_group>();
+  route_group recent;                 // every id here is above every id in base
+  std::vector<std::uint64_t> removed;  // ids of base, sorted
+  std::size_t needing_data = 0;        // live routes whose pattern constrains "data"
 
-  void add(event_pattern pattern, std::shared_ptr<route_target> target) {
-    target->needs_data = pattern.constrains("data");
-    needs_data = needs_data || target->needs_data;
-    target->rule = rules.add(std::move(pattern), target);
-    targets.push_back(std::move(target));
+  [[nodiscard]] std::size_t size() const noexcept {
+    return base->members.size() - removed.size() + recent.members.size();
   }
 
-  static void dispatch_routes(const route_table& base, route_call& call) {
-    const auto& self = static_cast<const route_table_of&>(base);
+  [[nodiscard]] bool is_removed(std::uint64_t id) const {
+    return std::binary_search(removed.begin(), removed.end(), id);
+  }
+
+  void add(std::shared_ptr<const route_target> target) {
+    needing_data += target->needs_data ? 1 : 0;
+    recent.add(std::move(target));
+    fold_if_large();
+  }
+
+  // False if there is no such live route.
+  bool remove(std::uint64_t id) {
+    if (auto r = recent.find(id); r != recent.members.end()) {
+      needing_data -= r->target->needs_data ? 1 : 0;
+      recent.rules.remove(r->rule);
+      recent.members.erase(r);
+    } else if (auto b = base->find(id); b != base->members.end() && !is_removed(id)) {
+      needing_data -= b->target->needs_data ? 1 : 0;
+      removed.insert(std::upper_bound(removed.begin(), removed.end(), id), id);
+    } else {
+      return false;
+    }
+    fold_if_large();
+    return true;
+  }
+
+  void fold_if_large() {
+    const std::size_t changes = recent.members.size() + removed.size();
+    std::size_t limit = 16;
+    while (limit * limit < size()) limit *= 2;  // about √n, never below 16
+    if (changes <= limit) return;
+    auto folded = std::make_shared<route_group>();
+    for (const auto& m : base->members) {
+      if (!is_removed(m.target->id)) folded->add(m.target);
+    }
+    for (const auto& m : recent.members) folded->add(m.target);
+    base = std::move(folded);
+    recent = route_group{};
+    removed.clear();
+  }
+
+  static void dispatch_routes(const route_table& base_table, route_call& call) {
+    const auto& self = static_cast<const route_table_of&>(base_table);
     const attributes& attrs = call.frame.attributes_of(call.frame);
     std::optional<nlohmann::json> event;
     try {
       event.emplace(cloudevent_attributes_json(attrs, attrs.type));
       if (auto encode = data_encoders[call.type].load(std::memory_order_acquire)) {
         (*event)["data"] = encode(call.payload);
-      } else if (self.needs_data && !data_warned[call.type].exchange(true)) {
+      } else if (self.needing_data > 0 && !data_warned[call.type].exchange(true)) {
         throw error(errc::invalid_argument,
                     "a route's pattern needs \"data\", but events of type '" + attrs.type +
                         "' reach routes without it: call herald::routable<T>() for that type "
@@ -149,26 +216,25 @@ struct route_table_of final : route_table {
       if (!event) return;
     }
     routed_event routed{*event, attrs, std::nullopt};
-    self.rules.for_each_match(*event, [&](const std::shared_ptr<const route_target>& target) {
+    auto run = [&](const std::shared_ptr<const route_target>& target) {
       try {
         target->call(routed);
       } catch (...) {
         call.report(call.bus, attrs.type, attrs, std::current_exception());
       }
+    };
+    // Base routes are older than recent ones: together, the order added.
+    self.base->rules.for_each_match(*event, [&](const std::shared_ptr<const route_target>& t) {
+      if (self.removed.empty() || !self.is_removed(t->id)) run(t);
     });
+    self.recent.rules.for_each_match(*event, run);
   }
 
-  static const route_table* without_route(const route_table& base, std::uint64_t id) {
-    const auto& self = static_cast<const route_table_of&>(base);
-    auto found = std::find_if(self.targets.begin(), self.targets.end(),
-                              [&](const auto& t) { return t->id == id; });
-    if (found == self.targets.end()) return &base;
-    if (self.targets.size() == 1) return nullptr;
+  static const route_table* without_route(const route_table& base_table, std::uint64_t id) {
+    const auto& self = static_cast<const route_table_of&>(base_table);
     auto fresh = std::make_unique<route_table_of>(self);
-    fresh->rules.remove((*found)->rule);
-    std::erase_if(fresh->targets, [&](const auto& t) { return t->id == id; });
-    fresh->needs_data = std::any_of(fresh->targets.begin(), fresh->targets.end(),
-                                    [](const auto& t) { return t->needs_data; });
+    if (!fresh->remove(id)) return &base_table;
+    if (fresh->size() == 0) return nullptr;
     return fresh.release();
   }
 
@@ -194,11 +260,13 @@ struct route_builder {
                                  Handler&& handler) {
     using target_type = route_target_for<std::decay_t<Handler>>;
     if constexpr (check_route_handler<std::decay_t<Handler>>()) {
-      auto target = std::make_shared<target_type>(std::forward<Handler>(handler));
+      auto target = std::make_shared<target_type>(to_event_pattern(std::forward<P>(pattern)),
+                                                  std::forward<Handler>(handler));
       target->id = id;
+      target->needs_data = target->pattern.constrains("data");
       auto fresh = old ? std::make_unique<route_table_of>(static_cast<const route_table_of&>(*old))
                        : std::make_unique<route_table_of>();
-      fresh->add(to_event_pattern(std::forward<P>(pattern)), std::move(target));
+      fresh->add(std::move(target));
       return fresh.release();
     } else {
       return old;

@@ -27,8 +27,10 @@ namespace herald {
 /// rules that require no exact value. The answer is always exactly what
 /// matching each pattern alone would give: every candidate is checked in full.
 ///
-/// add() and remove() must not run concurrently with anything else; match()
-/// may run on many threads at once.
+/// add() and remove() cost what the rule touches, not what the set ever
+/// held: a removed rule's slot is reused and its index entries are erased.
+/// They must not run concurrently with anything else; match() may run on
+/// many threads at once.
 template <class Target>
 class rule_set {
  public:
@@ -38,10 +40,17 @@ class rule_set {
   rule_id add(event_pattern pattern, Target target) {
     rule_id id = ++last_id_;
     std::size_t slot = rules_.size();
-    rules_.push_back(rule{id, std::move(pattern), std::move(target)});
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      rules_.emplace_back();
+    }
+    auto& r = rules_[slot].emplace(rule{id, std::move(pattern), std::move(target), {}, {}});
+    slot_of_.emplace(id, slot);
     std::vector<std::string> path;
     std::vector<candidate_key> keys;
-    required_exact_fields(rules_.back()->pattern.root_, path, keys);
+    required_exact_fields(r.pattern.root_, path, keys);
     if (keys.empty()) {
       unindexed_.push_back(slot);
     } else {
@@ -58,6 +67,8 @@ class rule_set {
       }
       auto& index = index_for(best->path);
       for (const auto& m : best->field->leaf) index.add(m, slot);
+      r.key_path = best->path;
+      r.keys = best->field->leaf;
     }
     ++size_;
     return id;
@@ -65,19 +76,39 @@ class rule_set {
 
   /// Removes a rule; false if there is none with this id.
   bool remove(rule_id id) {
-    for (std::size_t slot = 0; slot < rules_.size(); ++slot) {
-      if (rules_[slot] && rules_[slot]->id == id) {
-        rules_[slot].reset();
-        std::erase(unindexed_, slot);
-        for (auto& index : indexes_) index.erase(slot);
-        --size_;
-        return true;
-      }
+    auto found = slot_of_.find(id);
+    if (found == slot_of_.end()) return false;
+    const std::size_t slot = found->second;
+    slot_of_.erase(found);
+    rule& r = *rules_[slot];
+    if (r.key_path.empty()) {
+      std::erase(unindexed_, slot);
+    } else {
+      auto index = std::find_if(indexes_.begin(), indexes_.end(),
+                                [&](const value_index& i) { return i.path == r.key_path; });
+      for (const auto& m : r.keys) index->remove(m, slot);
+      if (index->empty()) indexes_.erase(index);
     }
-    return false;
+    rules_[slot].reset();
+    free_slots_.push_back(slot);
+    --size_;
+    return true;
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+  /// Diagnostics: slots held (live and free) and index entries (distinct
+  /// exact values indexed). They follow the most rules held at once, never
+  /// how many were ever added.
+  [[nodiscard]] std::size_t slot_count() const noexcept { return rules_.size(); }
+  [[nodiscard]] std::size_t index_entries() const noexcept {
+    std::size_t n = 0;
+    for (const auto& index : indexes_) {
+      n += index.strings.size() + index.numbers.size() + !index.trues.empty() +
+           !index.falses.empty() + !index.nulls.empty();
+    }
+    return n;
+  }
 
   /// Calls `on_match(const Target&)` for each matching rule, in the order added.
   template <class F>
@@ -90,7 +121,9 @@ class rule_set {
         }
       });
     }
-    std::sort(candidates.begin(), candidates.end());
+    // Slots are reused, so the order added is the order of rule ids.
+    std::sort(candidates.begin(), candidates.end(),
+              [&](std::size_t a, std::size_t b) { return rules_[a]->id < rules_[b]->id; });
     candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
     for (std::size_t slot : candidates) {
       const auto& r = rules_[slot];
@@ -110,6 +143,8 @@ class rule_set {
     rule_id id;
     event_pattern pattern;
     Target target;
+    std::vector<std::string> key_path;     // the indexed field; empty: unindexed
+    std::vector<detail::pattern::matcher> keys;  // its exact values, as indexed
   };
 
   struct string_hash {
@@ -153,12 +188,26 @@ class rule_set {
       }
     }
 
-    void erase(std::size_t slot) {
-      for (auto& [key, list] : strings) std::erase(list, slot);
-      for (auto& [key, list] : numbers) std::erase(list, slot);
-      std::erase(trues, slot);
-      std::erase(falses, slot);
-      std::erase(nulls, slot);
+    // Takes `slot` off the one list `m` put it on; an emptied key goes too.
+    void remove(const detail::pattern::matcher& m, std::size_t slot) {
+      using detail::pattern::op;
+      auto from = [&](auto& map, const auto& key) {
+        auto it = map.find(key);
+        if (it == map.end()) return;
+        std::erase(it->second, slot);
+        if (it->second.empty()) map.erase(it);
+      };
+      switch (m.kind) {
+        case op::exact_string: from(strings, std::string_view(m.text)); break;
+        case op::exact_number: from(numbers, m.number == 0 ? 0.0 : m.number); break;
+        case op::exact_bool: std::erase(m.flag ? trues : falses, slot); break;
+        default: std::erase(nulls, slot); break;
+      }
+    }
+
+    [[nodiscard]] bool empty() const noexcept {
+      return strings.empty() && numbers.empty() && trues.empty() && falses.empty() &&
+             nulls.empty();
     }
 
     const slots* find(const nlohmann::json& v) const {
@@ -246,6 +295,8 @@ class rule_set {
   }
 
   std::vector<std::optional<rule>> rules_;
+  std::vector<std::size_t> free_slots_;
+  std::unordered_map<rule_id, std::size_t> slot_of_;
   std::vector<value_index> indexes_;
   slots unindexed_;
   rule_id last_id_ = 0;
