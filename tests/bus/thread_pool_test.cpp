@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include <herald/bus/thread_pool.hpp>
 
+#include <herald/bus/bus.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <set>
+#include <string>
 #include <mutex>
 #include <thread>
 
@@ -52,4 +59,42 @@ TEST_CASE("a task that throws does not kill the pool", "[thread_pool]") {
 
 TEST_CASE("a pool needs at least one thread", "[thread_pool]") {
   CHECK_THROWS_AS(herald::thread_pool(0), herald::error);
+}
+
+TEST_CASE("a thread_pool destroyed before a bus that uses it stops the process with a clear "
+          "message instead of a use after free",
+          "[bus][async][reliability]") {
+  int err[2];
+  REQUIRE(::pipe(err) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(err[1], 2);
+    auto* pool = new herald::thread_pool(1);
+    herald::bus_options options;
+    options.async_executor = pool;
+    herald::bus bus(options);
+    delete pool;  // aborts here
+    std::_Exit(0);
+  }
+  ::close(err[1]);
+  std::string text;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(err[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
+  ::close(err[0]);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK_THAT(text, herald_test::contains("destroyed while 1 bus(es) still use it"));
+}
+
+TEST_CASE("a bus destroyed before its thread_pool detaches from it", "[bus][async]") {
+  herald::thread_pool pool(1);
+  {
+    herald::bus_options options;
+    options.async_executor = &pool;
+    herald::bus bus(options);
+    CHECK(pool.users() == 1);
+  }
+  CHECK(pool.users() == 0);
 }

@@ -40,3 +40,18 @@ TEST_CASE("a CIDR block contains exactly the addresses under its prefix", "[deta
   CHECK_FALSE(parse_cidr("10.0.0.0/x"));
   CHECK_FALSE(parse_cidr("10.0.0.0/1000"));
 }
+
+TEST_CASE("an IPv4 address and its IPv4-mapped IPv6 form are one address to a CIDR block",
+          "[detail][ip][reliability]") {
+  auto v4_block = parse_cidr("10.0.0.0/24");
+  REQUIRE(v4_block);
+  CHECK(v4_block->contains(*parse_ip("::ffff:10.0.0.7")));
+  CHECK(v4_block->contains(*parse_ip("::ffff:a00:7")));
+  CHECK_FALSE(v4_block->contains(*parse_ip("::ffff:10.0.1.7")));
+  CHECK_FALSE(v4_block->contains(*parse_ip("::10.0.0.7")));  // IPv4-compatible, deprecated: not mapped
+  CHECK_FALSE(parse_cidr("0.0.0.0/0")->contains(*parse_ip("2001:db8::1")));
+  auto mapped_block = parse_cidr("::ffff:10.0.0.0/120");
+  REQUIRE(mapped_block);
+  CHECK(mapped_block->contains(*parse_ip("10.0.0.7")));
+  CHECK_FALSE(mapped_block->contains(*parse_ip("10.0.1.7")));
+}

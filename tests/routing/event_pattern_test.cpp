@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <herald/routing/event_pattern.hpp>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -194,7 +195,9 @@ TEST_CASE("cidr blocks, IPv4 and IPv6", "[routing]") {
       {R"({"ip":[{"cidr":"2001:db8::/32"}]})", R"({"ip":"2001:db8:1::5"})", true},
       {R"({"ip":[{"cidr":"2001:db8::/32"}]})", R"({"ip":"2001:db9::5"})", false},
       {R"({"ip":[{"cidr":"::1/128"}]})", R"({"ip":"0:0:0:0:0:0:0:1"})", true},
-      {R"({"ip":[{"cidr":"10.0.0.0/24"}]})", R"({"ip":"::ffff:10.0.0.1"})", false},  // families differ
+      // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 §2.5.5.2); EventBridge says nothing.
+      {R"({"ip":[{"cidr":"10.0.0.0/24"}]})", R"({"ip":"::ffff:10.0.0.1"})", true},
+      {R"({"ip":[{"cidr":"10.0.0.0/24"}]})", R"({"ip":"2001:db8::1"})", false},
       {R"({"ip":[{"cidr":"10.0.0.0/24"}]})", R"({"ip":"not an ip"})", false},
       {R"({"ip":[{"cidr":"10.0.0.0/24"}]})", R"({"ip":"10.0.0.256"})", false},
       {R"({"ip":[{"cidr":"10.0.0.0/24"}]})", R"({"ip":167772161})", false},
@@ -379,4 +382,17 @@ TEST_CASE("matching an event of 100,000 nested arrays neither crashes nor looks 
   CHECK_FALSE(nested.matches(event));
   nlohmann::json shallow = {{"detail", {{"n", nested_arrays(10)}}}};
   CHECK(leaf.matches(shallow));
+}
+
+TEST_CASE("a pattern given as JSON refuses NaN and infinite numbers, which text cannot hold",
+          "[routing][pattern][reliability]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  CHECK_THAT(pattern_error_of({{"n", {{{"numeric", {">", nan}}}}}}),
+             herald_test::contains("finite number"));
+  CHECK_THAT(pattern_error_of({{"n", {{{"numeric", {">", 0, "<", inf}}}}}}),
+             herald_test::contains("finite number"));
+  CHECK_THAT(pattern_error_of({{"n", {{{"numeric", {"=", nan}}}}}}),
+             herald_test::contains("finite number"));
+  CHECK_THAT(pattern_error_of({{"n", {nan}}}), herald_test::contains("must be finite"));
 }

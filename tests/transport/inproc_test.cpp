@@ -157,3 +157,41 @@ TEST_CASE("inproc: publishers and subscribers on many threads at once", "[transp
   churn.join();
   CHECK(stable.load() == 10000);
 }
+
+TEST_CASE("a fan-out subscriber that fails a message and then leaves reports it instead of "
+          "losing it silently",
+          "[transport][inproc][reliability]") {
+  std::vector<std::string> reported;
+  herald::inproc_transport t({3, [&](const herald::wire_message& m, std::exception_ptr e) {
+                                reported.push_back(m.data + ": " + herald::detail::what_of(e));
+                              }});
+  herald::subscription s;
+  s = t.subscribe("orders.placed", {}, [&](const herald::wire_message&) {
+    s.reset();  // leaves from its own handler
+    throw std::runtime_error("out of stock");
+  });
+  t.publish("orders.placed", bytes("1"));
+  CHECK(reported == std::vector<std::string>{"1: out of stock"});
+}
+
+TEST_CASE("a message whose group members all left before delivery is reported, not lost",
+          "[transport][inproc][reliability]") {
+  std::vector<std::string> reported;
+  herald::inproc_transport t({3, [&](const herald::wire_message& m, std::exception_ptr e) {
+                                reported.push_back(m.data + ": " + herald::detail::what_of(e));
+                              }});
+  int delivered = 0;
+  herald::subscription a = t.subscribe("orders.placed", {.group = "billing"},
+                                       [&](const herald::wire_message&) { ++delivered; });
+  herald::subscription b = t.subscribe("orders.placed", {.group = "billing"},
+                                       [&](const herald::wire_message&) { ++delivered; });
+  // A fan-out subscriber, delivered first, makes the whole group leave mid-publish.
+  auto closer = t.subscribe("orders.placed", {}, [&](const herald::wire_message&) {
+    a.reset();
+    b.reset();
+  });
+  t.publish("orders.placed", bytes("7"));
+  CHECK(delivered == 0);
+  REQUIRE(reported.size() == 1);
+  CHECK_THAT(reported[0], herald_test::contains("every member of group 'billing'"));
+}

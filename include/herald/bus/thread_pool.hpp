@@ -37,7 +37,10 @@ class thread_pool final : public executor {
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
 
-  ~thread_pool() override { stop(); }
+  ~thread_pool() override {
+    require_no_users("herald::thread_pool");
+    stop();
+  }
 
   void post(std::function<void()> task) override {
     {

@@ -30,7 +30,9 @@ class async_dispatcher {
       : runner_(runner),
         ring_(capacity == 0 ? 1 : capacity),
         policy_(policy),
-        max_drainers_(max_concurrency == 0 ? 1 : max_concurrency) {}
+        max_drainers_(max_concurrency == 0 ? 1 : max_concurrency) {
+    runner_.attach();
+  }
 
   async_dispatcher(const async_dispatcher&) = delete;
   async_dispatcher& operator=(const async_dispatcher&) = delete;
@@ -48,6 +50,7 @@ class async_dispatcher {
     // A drain task may still be deciding to leave; it touches nothing of
     // ours after it counts itself out.
     while (tasks_alive_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    runner_.detach();
   }
 
   // Queued means delivered later; thrown means not queued. So a drain task

@@ -109,8 +109,10 @@ struct cidr_block {
   ip_address network;
   int prefix_bits = 0;  // counted in the 128-bit form
 
+  // An IPv4 address and its IPv4-mapped IPv6 form (::ffff:a.b.c.d, what a
+  // dual-stack socket reports for an IPv4 peer) are one address (RFC 4291
+  // §2.5.5.2): both are kept in the mapped form, so the bits decide alone.
   [[nodiscard]] bool contains(const ip_address& a) const noexcept {
-    if (a.v4 != network.v4) return false;
     int bits = prefix_bits;
     for (std::size_t i = 0; bits > 0; ++i, bits -= 8) {
       auto mask = static_cast<std::uint8_t>(bits >= 8 ? 0xff : 0xff << (8 - bits));

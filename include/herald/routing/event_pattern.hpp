@@ -404,6 +404,9 @@ inline void parse_numeric(matcher& m, const nlohmann::json& v, const std::string
                                           v[i + 1].type_name());
     }
     double n = v[i + 1].get<double>();
+    // Only a JSON value built in C++ can hold these; text cannot. A NaN bound
+    // would make every comparison false, an infinite one means nothing.
+    if (!std::isfinite(n)) fail(element_path(path, i + 1), "numeric compares with a finite number");
     if (o == "=") {
       if (v.size() != 2) fail(op_path, "numeric \"=\" cannot be combined with a range");
       m.low = m.high = n;
@@ -440,6 +443,7 @@ inline matcher parse_matcher(const nlohmann::json& v, const std::string& path) {
   if (v.is_number()) {
     m.kind = op::exact_number;
     m.number = v.get<double>();
+    if (!std::isfinite(m.number)) fail(path, "a number to match must be finite");
     return m;
   }
   if (v.is_boolean()) {

@@ -33,9 +33,9 @@ struct publish_result {
 struct subscribe_options {
   /// Empty: fan-out (every subscriber gets every message). A name: competing
   /// consumers, each message goes to one member of the group.
-  std::string group;
+  std::string group{};
   /// Where the broker keeps a position to resume from (durable consumers).
-  std::string durable_name;
+  std::string durable_name{};
   /// Messages this subscriber may hold unacknowledged at once; 0: the transport's default.
   std::size_t max_in_flight = 0;
 };

@@ -16,6 +16,7 @@
 #include <fmt/core.h>  // the default report of an undeliverable message
 
 #include "herald/bus/subscription.hpp"
+#include "herald/error.hpp"
 #include "herald/transport/concepts.hpp"
 #include "herald/transport/subject.hpp"
 
@@ -30,7 +31,9 @@ namespace herald {
 /// and subscribe at once. A member that leaves receives no delivery that
 /// starts afterwards (one another thread had already begun may still finish)
 /// and loses nothing, since a message is in flight only while its handler
-/// runs. Handlers run on the publishing threads, so one handler may run on
+/// runs; a message that a leaving fan-out subscriber had failed, or that
+/// finds every member of its group gone, goes to `on_undeliverable`.
+/// Handlers run on the publishing threads, so one handler may run on
 /// several threads at once.
 class inproc_transport {
  public:
@@ -169,7 +172,12 @@ class inproc_transport {
     wire_message message = original;
     std::exception_ptr failure;
     for (std::uint32_t attempt = 1; attempt <= options_.max_deliver; ++attempt) {
-      if (!m.active.load(std::memory_order_acquire)) return;  // it left: nothing owed to it
+      if (!m.active.load(std::memory_order_acquire)) {
+        // It left. Nothing is owed to it, unless it failed the message
+        // first: then that failure is the message's last word, and is reported.
+        if (failure) undeliverable(message, failure);
+        return;
+      }
       if (try_deliver(m, message, attempt, failure)) return;
     }
     undeliverable(message, failure);
@@ -189,7 +197,12 @@ class inproc_transport {
       if (!m.active.load(std::memory_order_acquire)) continue;
       if (try_deliver(m, message, ++attempt, failure)) return;
     }
-    if (attempt == 0) return;  // every member left: the group is gone
+    if (attempt == 0) {
+      // Every member left before it could be delivered: it vanishes unless reported.
+      failure = std::make_exception_ptr(
+          error(errc::stopped, "every member of group '" + g.name + "' on '" + g.filter +
+                                   "' left before the message could be delivered"));
+    }
     undeliverable(message, failure);
   }
 
