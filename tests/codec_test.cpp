@@ -456,3 +456,11 @@ TEST_CASE("encode refuses what decoding with the same limits would refuse", "[co
   e.data = nlohmann::json::array({edge});
   CHECK_FALSE(refused_for(e, {}).empty());
 }
+
+TEST_CASE("decode refuses a number too large for a double, which could not be encoded again",
+          "[codec][reliability]") {
+  auto failure = decode_failure(with(R"(,"data":{"total":1e400})"));
+  CHECK(failure.code() == herald::errc::decode_failed);
+  CHECK_THAT(failure.what(), herald_test::contains("1e400"));
+  CHECK(herald::decode_envelope(with(R"(,"data":{"total":1e300})")).data->at("total") == 1e300);
+}

@@ -171,12 +171,22 @@ class depth_limited_dom : public nlohmann::detail::json_sax_dom_parser<nlohmann:
     --depth_;
     return base::end_array();
   }
+  // "1e400" parses as infinity, which no encoder can write back: refuse it
+  // here, so that what decodes always encodes again.
+  bool number_float(nlohmann::json::number_float_t v, const std::string& text) {
+    if (!std::isfinite(v)) {
+      not_finite_ = text;
+      return false;
+    }
+    return base::number_float(v, text);
+  }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
     syntax_error_ = e.what();  // nlohmann's text already gives line, column and token
     return false;
   }
 
   [[nodiscard]] bool too_deep() const noexcept { return too_deep_; }
+  [[nodiscard]] const std::string& not_finite() const noexcept { return not_finite_; }
   [[nodiscard]] const std::string& syntax_error() const noexcept { return syntax_error_; }
 
  private:
@@ -192,6 +202,7 @@ class depth_limited_dom : public nlohmann::detail::json_sax_dom_parser<nlohmann:
   std::size_t depth_ = 0;
   bool too_deep_ = false;
   std::string syntax_error_;
+  std::string not_finite_;
 };
 
 // Takes the string out of `v` (the DOM is ours to consume). Null is absent.
@@ -303,6 +314,10 @@ inline envelope decode_envelope(std::string_view json, const decode_limits& limi
                  "nests objects and arrays deeper than the limit of " +
                      std::to_string(limits.max_depth) + " (decode_limits::max_depth)",
                  errc::limit_exceeded);
+  }
+  if (!builder.not_finite().empty()) {
+    throw_decode("", "holds the number " + detail::quote_for_message(builder.not_finite()) +
+                         ", too large for a 64-bit double");
   }
   if (!parsed) throw_decode("", "is not valid JSON: " + builder.syntax_error());
   if (!doc.is_object()) {
