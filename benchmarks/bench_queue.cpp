@@ -47,7 +47,7 @@ class scratch_file {
  private:
   void remove() const {
     std::error_code ignored;
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix, ignored);
+    for (const char* suffix : {"", "-wal", "-shm", "-reserve"}) std::filesystem::remove(path_ + suffix, ignored);
   }
   std::string path_;
 };

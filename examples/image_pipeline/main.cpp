@@ -32,7 +32,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(image_uploaded, image, job)
 int main() {
   using namespace std::chrono_literals;
   const auto path = (std::filesystem::temp_directory_path() / "herald-image-pipeline.db").string();
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  for (const char* suffix : {"", "-wal", "-shm", "-reserve"}) std::filesystem::remove(path + suffix);
 
   herald::manual_clock clock;
   const auto t0 = clock.now();
@@ -91,5 +91,5 @@ int main() {
   stats = uploads.stats();
   fmt::print("queue: {} ready, {} dead-lettered; all jobs done: {}\n", stats.depth,
              stats.dead_lettered, stats.depth + stats.delayed + stats.dead_lettered == 0 ? "yes" : "no");
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  for (const char* suffix : {"", "-wal", "-shm", "-reserve"}) std::filesystem::remove(path + suffix);
 }

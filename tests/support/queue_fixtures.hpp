@@ -44,7 +44,7 @@ class temp_db {
  private:
   void remove() const {
     std::error_code ignored;
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal", "-reserve"}) {
       std::filesystem::remove(path_ + suffix, ignored);
     }
   }

@@ -18,6 +18,7 @@
 
 #include "herald/clock.hpp"
 #include "herald/detail/sqlite.hpp"
+#include "herald/detail/sqlite_reserve.hpp"
 #include "herald/error.hpp"
 #include "herald/store/queue_store.hpp"
 
@@ -33,6 +34,10 @@ enum class sqlite_sync {
 struct sqlite_options {
   sqlite_sync synchronous = sqlite_sync::normal;
   std::chrono::milliseconds busy_timeout{5000};  ///< how long to wait for another connection's lock
+  /// Disk space set aside in `<path>-reserve` so that workers can still
+  /// settle messages when the disk fills (0: none). The WAL is checkpointed
+  /// before it outgrows half of it.
+  std::size_t disk_reserve = std::size_t{4} << 20;
 };
 
 /// The embedded queue store: one SQLite file in WAL mode, shared safely by
@@ -96,6 +101,13 @@ class sqlite_store {
       // without calling the busy handler, so wait here instead.
       while_busy([&] { exec("PRAGMA journal_mode=WAL", "switching to WAL mode"); });
       exec(std::string("PRAGMA synchronous=") + sync_name(options_.synchronous), "setting synchronous");
+      if (options_.disk_reserve > 0) {
+        // A checkpoint after a full disk needs room for the pages the WAL
+        // holds: keep them under half of the reserve.
+        const auto pages = std::max<std::size_t>(options_.disk_reserve / 2 / 4096, 16);
+        exec("PRAGMA wal_autocheckpoint=" + std::to_string(pages), "setting wal_autocheckpoint");
+        reserve_ = detail::sqlite::disk_reserve(path_ + "-reserve", options_.disk_reserve);
+      }
       while_busy([&] { migrate(); });
       prepare();
     } catch (...) {
@@ -123,6 +135,13 @@ class sqlite_store {
   std::vector<enqueue_result> enqueue(transaction&, std::string_view queue,
                                       std::span<const queue_message_draft> drafts, time_point now,
                                       duration dedup_window) {
+    if (!reserve_.ensure()) {
+      throw store_error(errc::storage_full,
+                        "sqlite store '" + path_ + "': the disk is full; the store gave up its " +
+                            std::to_string(reserve_.bytes()) +
+                            "-byte reserve so that workers can settle what is queued, and takes "
+                            "no sends until there is room to set it aside again: free space");
+    }
     std::vector<enqueue_result> results;
     results.reserve(drafts.size());
     if (++enqueues_ % 256 == 0) {
@@ -150,6 +169,12 @@ class sqlite_store {
 
   std::vector<leased_message> lease(std::string_view queue, std::size_t max, time_point now,
                                     duration visibility) {
+    return despite_full_disk([&] { return lease_now(queue, max, now, visibility); });
+  }
+
+ private:
+  std::vector<leased_message> lease_now(std::string_view queue, std::size_t max, time_point now,
+                                        duration visibility) {
     std::vector<leased_message> out;
     auto tx = begin();
     {
@@ -165,6 +190,23 @@ class sqlite_store {
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
     return out;
   }
+
+  // Leasing and settling free what sends filled: on a full disk, give up
+  // the reserve, checkpoint into the room it leaves, and try once more.
+  template <class Work>
+  auto despite_full_disk(Work&& work) -> decltype(work()) {
+    try {
+      return work();
+    } catch (const store_error& e) {
+      std::lock_guard lock(mutex_);
+      if (e.code() != errc::storage_full || !reserve_.release()) throw;
+      // RESTART: the next writer rewinds the WAL and reuses its space.
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+    }
+    return work();
+  }
+
+ public:
 
   bool ack(std::string_view, const leased_message& m) {
     return changed(statements_.ack, [&](detail::sqlite::run& r) { r.bind(1, m.seq).bind(2, m.lease); });
@@ -219,12 +261,15 @@ class sqlite_store {
   }
 
   std::size_t purge_dead_letters(std::string_view queue) {
-    std::lock_guard lock(mutex_);
-    check_file();
-    auto r = use(statements_.purge);
-    r.bind(1, queue).step();
-    return static_cast<std::size_t>(sqlite3_changes(db_));
+    return despite_full_disk([&] {
+      std::lock_guard lock(mutex_);
+      check_file();
+      auto r = use(statements_.purge);
+      r.bind(1, queue).step();
+      return static_cast<std::size_t>(sqlite3_changes(db_));
+    });
   }
+
 
   queue_stats stats(std::string_view queue, time_point now) {
     std::lock_guard lock(mutex_);
@@ -277,12 +322,14 @@ class sqlite_store {
 
   template <class Bind>
   bool changed(const detail::sqlite::statement& s, Bind&& bind) {
-    std::lock_guard lock(mutex_);
-    check_file();
-    auto r = use(s);
-    bind(r);
-    r.step();
-    return sqlite3_changes(db_) == 1;
+    return despite_full_disk([&] {
+      std::lock_guard lock(mutex_);
+      check_file();
+      auto r = use(s);
+      bind(r);
+      r.step();
+      return sqlite3_changes(db_) == 1;
+    });
   }
 
   void exec(const std::string& sql, std::string_view doing) {
@@ -423,6 +470,7 @@ class sqlite_store {
   sqlite3* db_ = nullptr;
   std::recursive_mutex mutex_;
   statement_cache statements_;
+  detail::sqlite::disk_reserve reserve_;
   std::uint64_t enqueues_ = 0;
 };
 
