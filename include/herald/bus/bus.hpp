@@ -305,10 +305,7 @@ class basic_bus {
   template <class T>
     requires(!detail::is_message<T>::value)
   void publish(const T& event) {
-    if constexpr (detail::check_event<T>()) {
-      detail::check_publish_depth(event_type_v<T>);
-      dispatch<T>(&event, nullptr);
-    }
+    if constexpr (detail::check_event<T>()) dispatch<T>(&event, nullptr);
   }
 
   /// Calls the current handlers of T with this message. Attributes left
@@ -317,7 +314,6 @@ class basic_bus {
   template <class T>
   void publish(message<T> m) {
     if constexpr (detail::check_event<T>()) {
-      detail::check_publish_depth(event_type_v<T>);
       complete(m);
       dispatch<T>(&m.data, &m);
     }
@@ -440,6 +436,8 @@ class basic_bus {
       return;
     }
     detail::typed_frame<T> frame(payload, m, options_);
+    // The frame has read the current one already: testing it costs a branch.
+    if (frame.parent) [[unlikely]] detail::check_nested_publish(frame.parent, event_type_v<T>);
     for (const auto& entry : list->entries) {
       try {
         entry.invoke(entry.target, frame);
@@ -456,6 +454,7 @@ class basic_bus {
   template <class T>
   [[gnu::noinline]] void route_only(std::size_t index, const T* payload, const message<T>* m) {
     detail::typed_frame<T> frame(payload, m, options_);
+    if (frame.parent) detail::check_nested_publish(frame.parent, event_type_v<T>);
     if (const auto* routes = routes_.load(std::memory_order_acquire)) {
       run_routes(*routes, frame, index, payload);
     }

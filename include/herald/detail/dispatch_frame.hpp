@@ -27,8 +27,7 @@ inline constinit thread_local dispatch_frame* current_frame = nullptr;
 struct dispatch_frame {
   // Becomes the current frame for its lifetime.
   explicit dispatch_frame(const attributes& (*attributes_of_in)(dispatch_frame&)) noexcept
-      : attributes_of(attributes_of_in), parent(current_frame),
-        depth(parent ? parent->depth + 1 : 1) {
+      : attributes_of(attributes_of_in), parent(current_frame) {
     current_frame = this;
   }
   ~dispatch_frame() { current_frame = parent; }
@@ -37,7 +36,6 @@ struct dispatch_frame {
 
   const attributes& (*attributes_of)(dispatch_frame&);
   dispatch_frame* parent;
-  std::uint32_t depth;  // 1 for a message handled outside any handler
 };
 
 /// How deeply handlers may publish inside handlers on one thread. A handler
@@ -54,11 +52,20 @@ inline constexpr std::uint32_t max_publish_depth = 128;
                   "without end; break the cycle, or hand the work to publish_async or a queue");
 }
 
+// How deep a publish whose frame's parent is `parent` runs: a walk up the
+// frames, which are few unless a cycle is running away. (A depth kept in
+// every frame would cost every publish; this costs only nested ones.)
+[[gnu::noinline]] inline void check_nested_publish(const dispatch_frame* parent,
+                                                  std::string_view type) {
+  std::uint32_t depth = 1;
+  for (const dispatch_frame* f = parent; f != nullptr; f = f->parent) {
+    if (++depth > max_publish_depth) throw_publish_too_deep(type);
+  }
+}
+
 // Called before a publish delivers on this thread: one TLS load outside handlers.
 inline void check_publish_depth(std::string_view type) {
-  if (current_frame && current_frame->depth >= max_publish_depth) [[unlikely]] {
-    throw_publish_too_deep(type);
-  }
+  if (current_frame) [[unlikely]] check_nested_publish(current_frame, type);
 }
 
 // Fills what a new message inherits from the one being handled: the same
