@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>    // std::min, for the pause between tries
 #include <chrono>       // times are stored as nanoseconds since the epoch
 #include <cstdint>      // integer columns
 #include <string>       // error text, text columns
 #include <string_view>  // SQL and bound text
+#include <thread>       // a pause between tries while another process creates the file
 #include <utility>      // std::exchange
 
 #include <sqlite3.h>
@@ -45,6 +47,38 @@ inline time_point to_time(std::int64_t ns) noexcept {
                             "); restore it from a backup or open another file");
     default:
       throw store_error(errc::storage_failed, where + detail);
+  }
+}
+
+// Runs `step` again while it fails with storage_busy, until `timeout` has
+// passed: the error then says what it claims, a lock held that long. For
+// what SQLite answers SQLITE_BUSY without calling the busy handler (switching
+// a new file to WAL while another process does the same).
+template <class Step>
+void while_busy(std::chrono::milliseconds timeout, Step&& step) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
+    try {
+      step();
+      return;
+    } catch (const store_error& e) {
+      if (e.code() != errc::storage_busy || std::chrono::steady_clock::now() >= deadline) throw;
+    }
+    std::this_thread::sleep_for(pause);
+  }
+}
+
+// Writes into a file unlinked or replaced under the store would vanish at
+// close: refuse them, loudly. One stat, through SQLite's own check.
+inline void check_not_moved(sqlite3* db, const std::string& path) {
+  int moved = 0;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved) {
+    throw store_error(errc::storage_lost,
+                      "sqlite store '" + path +
+                          "': the database file was deleted or replaced while the store had it "
+                          "open; nothing more is written, since it would be lost at close. "
+                          "Restore the file and open a new store (what this store wrote after "
+                          "the deletion is lost with the deleted file)");
   }
 }
 

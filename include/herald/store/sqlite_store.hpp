@@ -10,7 +10,6 @@
 #include <span>         // batches
 #include <string>       // path, text
 #include <string_view>  // queue names
-#include <thread>       // a pause between tries while another process creates the file
 #include <utility>      // std::move
 #include <vector>       // results
 
@@ -99,7 +98,7 @@ class sqlite_store {
       // Switching a new file to WAL, and creating its schema, can meet
       // another process doing the same: SQLite answers SQLITE_BUSY there
       // without calling the busy handler, so wait here instead.
-      while_busy([&] { exec("PRAGMA journal_mode=WAL", "switching to WAL mode"); });
+      detail::sqlite::while_busy(options_.busy_timeout, [&] { exec("PRAGMA journal_mode=WAL", "switching to WAL mode"); });
       exec(std::string("PRAGMA synchronous=") + sync_name(options_.synchronous), "setting synchronous");
       if (options_.disk_reserve > 0) {
         // A checkpoint after a full disk needs room for the pages the WAL
@@ -108,7 +107,7 @@ class sqlite_store {
         exec("PRAGMA wal_autocheckpoint=" + std::to_string(pages), "setting wal_autocheckpoint");
         reserve_ = detail::sqlite::disk_reserve(path_ + "-reserve", options_.disk_reserve);
       }
-      while_busy([&] { migrate(); });
+      detail::sqlite::while_busy(options_.busy_timeout, [&] { migrate(); });
       prepare();
     } catch (...) {
       statements_ = {};
@@ -306,19 +305,7 @@ class sqlite_store {
     return "NORMAL";
   }
 
-  // Writes into a file unlinked or replaced under the store would vanish
-  // when it closes: refuse them, loudly, before every unit of work.
-  void check_file() {
-    int moved = 0;
-    if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved) {
-      throw store_error(errc::storage_lost,
-                        "sqlite store '" + path_ +
-                            "': the database file was deleted or replaced while the store had it "
-                            "open; nothing more is written, since it would be lost at close. "
-                            "Restore the file and open a new store (what this store wrote after "
-                            "the deletion is lost with the deleted file)");
-    }
-  }
+  void check_file() { detail::sqlite::check_not_moved(db_, path_); }
 
   template <class Bind>
   bool changed(const detail::sqlite::statement& s, Bind&& bind) {
@@ -341,22 +328,6 @@ class sqlite_store {
 
   void exec_noexcept(const char* sql) noexcept { sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
 
-  // Runs `step` again while it fails with storage_busy, until the busy
-  // timeout has passed: the error then says what it claims, a lock held
-  // that long.
-  template <class Step>
-  void while_busy(Step&& step) {
-    const auto deadline = std::chrono::steady_clock::now() + options_.busy_timeout;
-    for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
-      try {
-        step();
-        return;
-      } catch (const store_error& e) {
-        if (e.code() != errc::storage_busy || std::chrono::steady_clock::now() >= deadline) throw;
-      }
-      std::this_thread::sleep_for(pause);
-    }
-  }
 
   // Version 1 held the messages; version 2 added deduplication and the group index.
   void migrate() {
