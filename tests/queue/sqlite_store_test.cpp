@@ -355,3 +355,12 @@ TEST_CASE("sqlite store: on a really full disk sends are refused and workers sti
   auto refused = store_error_of([&] { jobs.send(job{-1, std::string(600, 'x')}); });
   CHECK(refused.code() == herald::errc::storage_full);
 }
+
+TEST_CASE("sqlite store: an in-memory database works and sets no disk reserve aside",
+          "[queue][sqlite]") {
+  herald::sqlite_store store(":memory:");
+  herald::queue<job, herald::sqlite_store> jobs(store, "jobs");
+  jobs.send(job{1, ""});
+  CHECK(jobs.stats().depth == 1);
+  CHECK_FALSE(std::filesystem::exists(":memory:-reserve"));
+}
