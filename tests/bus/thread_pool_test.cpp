@@ -84,7 +84,8 @@ TEST_CASE("a thread_pool destroyed before a bus that uses it stops the process w
   ::close(err[0]);
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
-  CHECK(WIFSIGNALED(status));
+  // Stopped, not continued (which would exit 0); TSan turns abort() into an exit code.
+  CHECK((WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)));
   CHECK_THAT(text, herald_test::contains("destroyed while 1 bus(es) still use it"));
 }
 
