@@ -370,6 +370,12 @@ TEST_CASE("a pattern too large to match cheaply is refused at parse time",
   for (int i = 0; i < 20000; ++i) values.push_back(i);
   CHECK_THAT(pattern_error_of({{"detail", {{"n", values}}}}),
              herald_test::contains("more than 10000 fields, values and alternatives"));
+  nlohmann::json excluded = nlohmann::json::array();
+  for (int i = 0; i < 20000; ++i) excluded.push_back("v" + std::to_string(i));
+  CHECK_THAT(pattern_error_of({{"n", {{{"anything-but", excluded}}}}}),
+             herald_test::contains("more than 10000"));
+  CHECK_THAT(pattern_error_of({{"n", {{{"anything-but", {{"wildcard", excluded}}}}}}}),
+             herald_test::contains("more than 10000"));
 }
 
 TEST_CASE("matching an event of 100,000 nested arrays neither crashes nor looks past the nesting "

@@ -260,6 +260,18 @@ inline constexpr std::size_t max_elements = 10000;  // fields, values and altern
                                 "': " + rule);
 }
 
+struct parse_budget {
+  std::size_t elements = 0;
+
+  void spend(std::size_t n, const std::string& path) {
+    elements += n;
+    if (elements > max_elements) {
+      fail(path, "the pattern holds more than " + std::to_string(max_elements) +
+                     " fields, values and alternatives; split it into several rules");
+    }
+  }
+};
+
 inline std::string member_path(const std::string& parent, std::string_view name) {
   return parent.empty() ? std::string(name) : parent + "." + std::string(name);
 }
@@ -312,11 +324,12 @@ inline wildcard_text parse_wildcard(const std::string& text, const std::string& 
 }
 
 inline std::vector<std::string> string_list(const nlohmann::json& v, const std::string& path,
-                                            std::string_view what) {
+                                            std::string_view what, parse_budget& budget) {
   std::vector<std::string> out;
   if (v.is_string()) {
     out.push_back(v.get<std::string>());
   } else if (v.is_array() && !v.empty()) {
+    budget.spend(v.size(), path);
     for (std::size_t i = 0; i < v.size(); ++i) {
       out.push_back(need_string(v[i], element_path(path, i), what));
     }
@@ -342,7 +355,8 @@ inline void parse_affix(matcher& m, const nlohmann::json& v, const std::string& 
   }
 }
 
-inline void parse_anything_but(matcher& m, const nlohmann::json& v, const std::string& path) {
+inline void parse_anything_but(matcher& m, const nlohmann::json& v, const std::string& path,
+                               parse_budget& budget) {
   if (v.is_string() || v.is_number()) {
     m.kind = op::anything_but_values;
     if (v.is_string()) m.texts.push_back(v.get<std::string>());
@@ -351,6 +365,7 @@ inline void parse_anything_but(matcher& m, const nlohmann::json& v, const std::s
   }
   if (v.is_array()) {
     if (v.empty()) fail(path, "anything-but takes a non-empty array");
+    budget.spend(v.size(), path);
     bool strings = v.front().is_string();
     for (std::size_t i = 0; i < v.size(); ++i) {
       const auto& e = v[i];
@@ -380,10 +395,10 @@ inline void parse_anything_but(matcher& m, const nlohmann::json& v, const std::s
     m.text = need_string(operand, inner, "suffix");
   } else if (name == "equals-ignore-case") {
     m.kind = op::anything_but_equals_ignore_case;
-    for (auto& s : string_list(operand, inner, "equals-ignore-case")) m.texts.push_back(lowercase(s));
+    for (auto& s : string_list(operand, inner, "equals-ignore-case", budget)) m.texts.push_back(lowercase(s));
   } else if (name == "wildcard") {
     m.kind = op::anything_but_wildcard;
-    for (auto& s : string_list(operand, inner, "wildcard")) m.wildcards.push_back(parse_wildcard(s, inner));
+    for (auto& s : string_list(operand, inner, "wildcard", budget)) m.wildcards.push_back(parse_wildcard(s, inner));
   } else {
     fail(inner, "anything-but cannot hold '" + std::string(name) +
                     "'; it takes prefix, suffix, equals-ignore-case or wildcard");
@@ -433,7 +448,8 @@ inline void parse_numeric(matcher& m, const nlohmann::json& v, const std::string
   if (m.low >= m.high) fail(path, "numeric range is empty: its lower bound is not below its upper");
 }
 
-inline matcher parse_matcher(const nlohmann::json& v, const std::string& path) {
+inline matcher parse_matcher(const nlohmann::json& v, const std::string& path,
+                             parse_budget& budget) {
   matcher m;
   if (v.is_string()) {
     m.kind = op::exact_string;
@@ -471,7 +487,7 @@ inline matcher parse_matcher(const nlohmann::json& v, const std::string& path) {
     m.kind = op::wildcard;
     m.wildcards.push_back(parse_wildcard(need_string(operand, inner, "wildcard"), inner));
   } else if (name == "anything-but") {
-    parse_anything_but(m, operand, inner);
+    parse_anything_but(m, operand, inner, budget);
   } else if (name == "numeric") {
     parse_numeric(m, operand, inner);
   } else if (name == "exists") {
@@ -492,18 +508,6 @@ inline matcher parse_matcher(const nlohmann::json& v, const std::string& path) {
   }
   return m;
 }
-
-struct parse_budget {
-  std::size_t elements = 0;
-
-  void spend(std::size_t n, const std::string& path) {
-    elements += n;
-    if (elements > max_elements) {
-      fail(path, "the pattern holds more than " + std::to_string(max_elements) +
-                     " fields, values and alternatives; split it into several rules");
-    }
-  }
-};
 
 inline node parse_node(const nlohmann::json& object, const std::string& path, parse_budget& budget,
                        std::size_t depth = 1) {
@@ -536,7 +540,7 @@ inline node parse_node(const nlohmann::json& object, const std::string& path, pa
       if (value.empty()) fail(here, "an array of values to match may not be empty");
       budget.spend(value.size(), here);
       for (std::size_t i = 0; i < value.size(); ++i) {
-        f.leaf.push_back(parse_matcher(value[i], element_path(here, i)));
+        f.leaf.push_back(parse_matcher(value[i], element_path(here, i), budget));
       }
     } else {
       fail(here, std::string("must be an array of values to match or an object of fields, got ") +
