@@ -26,6 +26,12 @@ class disk_reserve {
     if (bytes_ > 0) present_ = exists() || create();
   }
 
+  // An in-memory, temporary or URI database has no plain file to set space
+  // aside beside.
+  [[nodiscard]] static bool applies(const std::string& path, std::size_t bytes) noexcept {
+    return bytes > 0 && !path.empty() && path != ":memory:" && path.rfind("file:", 0) != 0;
+  }
+
   [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
 
   // Frees the space; true if there was a reserve to free.

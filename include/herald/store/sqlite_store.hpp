@@ -100,9 +100,7 @@ class sqlite_store {
       // without calling the busy handler, so wait here instead.
       detail::sqlite::while_busy(options_.busy_timeout, [&] { exec("PRAGMA journal_mode=WAL", "switching to WAL mode"); });
       exec(std::string("PRAGMA synchronous=") + sync_name(options_.synchronous), "setting synchronous");
-      // An in-memory or temporary database has no file to set space aside beside.
-      if (options_.disk_reserve > 0 && !path_.empty() && path_ != ":memory:" &&
-          !path_.starts_with("file:")) {
+      if (detail::sqlite::disk_reserve::applies(path_, options_.disk_reserve)) {
         // A checkpoint after a full disk needs room for the pages the WAL
         // holds: keep them under half of the reserve.
         const auto pages = std::max<std::size_t>(options_.disk_reserve / 2 / 4096, 16);
