@@ -3,22 +3,20 @@
 // Run: build/benchmarks/bench_bus  (ratios print after the table)
 
 #include <benchmark/benchmark.h>
+#include <blockingconcurrentqueue.h>
+#include <fmt/core.h>
 
 #include <atomic>
+#include <boost/signals2.hpp>
 #include <functional>
+#include <herald/bus/bus.hpp>
+#include <herald/bus/thread_pool.hpp>
+#include <herald/codec.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <blockingconcurrentqueue.h>
-#include <boost/signals2.hpp>
-#include <fmt/core.h>
-#include <nlohmann/json.hpp>
-
-#include <herald/bus/bus.hpp>
-#include <herald/bus/thread_pool.hpp>
-#include <herald/codec.hpp>
 
 #include "ratio_reporter.hpp"
 
@@ -42,7 +40,8 @@ void handle(const order_placed& e) { sink += e.order; }
 
 void BM_baseline_std_function(benchmark::State& state) {
   std::vector<std::function<void(const order_placed&)>> handlers;
-  for (long i = 0; i < state.range(0); ++i) handlers.emplace_back([](const order_placed& e) { handle(e); });
+  for (long i = 0; i < state.range(0); ++i)
+    handlers.emplace_back([](const order_placed& e) { handle(e); });
   order_placed event;
   for (auto _ : state) {
     for (auto& h : handlers) h(event);
@@ -54,7 +53,8 @@ BENCHMARK(BM_baseline_std_function)->Arg(1)->Arg(10);
 
 void BM_baseline_signals2(benchmark::State& state) {
   boost::signals2::signal<void(const order_placed&)> signal;
-  for (long i = 0; i < state.range(0); ++i) signal.connect([](const order_placed& e) { handle(e); });
+  for (long i = 0; i < state.range(0); ++i)
+    signal.connect([](const order_placed& e) { handle(e); });
   order_placed event;
   for (auto _ : state) {
     signal(event);
@@ -69,7 +69,9 @@ BENCHMARK(BM_baseline_signals2)->Arg(1)->Arg(10);
 template <class Bus, int... I>
 std::vector<herald::subscription> subscribe_others(Bus& bus, std::integer_sequence<int, I...>) {
   std::vector<herald::subscription> subs;
-  (subs.push_back(bus.template subscribe<other_event<I>>([](const other_event<I>& e) { sink += e.value; })), ...);
+  (subs.push_back(
+       bus.template subscribe<other_event<I>>([](const other_event<I>& e) { sink += e.value; })),
+   ...);
   return subs;
 }
 

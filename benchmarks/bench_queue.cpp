@@ -5,20 +5,18 @@
 // Run: build/release/benchmarks/bench_queue  (ratios print after the table)
 
 #include <benchmark/benchmark.h>
-
 #include <sqlite3.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <string>
-#include <vector>
-
 #include <herald/queue/queue.hpp>
 #include <herald/queue/worker.hpp>
+#include <herald/sqlite/sqlite_store.hpp>
 #include <herald/store/memory_store.hpp>
-#include <herald/store/sqlite_store.hpp>
+#include <string>
+#include <vector>
 
 #include "ratio_reporter.hpp"
 
@@ -47,7 +45,8 @@ class scratch_file {
  private:
   void remove() const {
     std::error_code ignored;
-    for (const char* suffix : {"", "-wal", "-shm", "-reserve"}) std::filesystem::remove(path_ + suffix, ignored);
+    for (const char* suffix : {"", "-wal", "-shm", "-reserve"})
+      std::filesystem::remove(path_ + suffix, ignored);
   }
   std::string path_;
 };
@@ -104,8 +103,9 @@ class raw_queue {
     sqlite3_open(path.c_str(), &db_);
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=NORMAL");
-    prepare(insert_, "INSERT INTO herald_queue (queue, id, body, grp, enqueued_at, available_at) "
-                     "VALUES ('images', ?1, ?2, '', ?3, ?3)");
+    prepare(insert_,
+            "INSERT INTO herald_queue (queue, id, body, grp, enqueued_at, available_at) "
+            "VALUES ('images', ?1, ?2, '', ?3, ?3)");
     prepare(lease_,
             "UPDATE herald_queue SET lease = random(), lease_until = ?2, attempts = attempts + 1, "
             "first_attempt_at = coalesce(first_attempt_at, ?1), last_attempt_at = ?1 "
@@ -152,7 +152,8 @@ class raw_queue {
       benchmark::DoNotOptimize(sqlite3_column_blob(lease_, 1));
       lease = sqlite3_column_int64(lease_, 2);
     }
-    while (sqlite3_step(lease_) == SQLITE_ROW) {}
+    while (sqlite3_step(lease_) == SQLITE_ROW) {
+    }
     sqlite3_reset(lease_);
     exec("COMMIT");
     sqlite3_bind_int64(ack_, 1, seq);
@@ -228,10 +229,9 @@ int main(int argc, char** argv) {
   (void)registered;
   // Target: each herald figure at least 70% of its raw baseline's throughput.
   constexpr double at_least_70_percent = 1.0 / 0.7;
-  return herald_bench::run(argc, argv,
-                           {{"BM_queue_send/sqlite", "BM_baseline_sqlite_send", at_least_70_percent},
-                            {"BM_queue_send_batch/sqlite/100", "BM_baseline_sqlite_send_batch/100",
-                             at_least_70_percent},
-                            {"BM_queue_roundtrip/sqlite", "BM_baseline_sqlite_roundtrip",
-                             at_least_70_percent}});
+  return herald_bench::run(
+      argc, argv,
+      {{"BM_queue_send/sqlite", "BM_baseline_sqlite_send", at_least_70_percent},
+       {"BM_queue_send_batch/sqlite/100", "BM_baseline_sqlite_send_batch/100", at_least_70_percent},
+       {"BM_queue_roundtrip/sqlite", "BM_baseline_sqlite_roundtrip", at_least_70_percent}});
 }

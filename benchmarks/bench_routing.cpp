@@ -5,15 +5,13 @@
 
 #include <benchmark/benchmark.h>
 
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
 #include <herald/routing/event_pattern.hpp>
 #include <herald/routing/route.hpp>
 #include <herald/routing/rule_set.hpp>
 #include <herald/topic/topic.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "ratio_reporter.hpp"
 
@@ -22,7 +20,9 @@ namespace {
 // A smart-home reading of about 1 KiB in CloudEvents structured form.
 nlohmann::json sample_event() {
   nlohmann::json history = nlohmann::json::array();
-  for (int i = 0; i < 12; ++i) history.push_back({{"at", "2026-11-23T10:" + std::to_string(10 + i) + ":00Z"}, {"celsius", 20.5 + i}});
+  for (int i = 0; i < 12; ++i)
+    history.push_back(
+        {{"at", "2026-11-23T10:" + std::to_string(10 + i) + ":00Z"}, {"celsius", 20.5 + i}});
   return {{"specversion", "1.0"},
           {"id", "0190f5c8-7e3a-7b2c-9d4e-5f6a7b8c9d0e"},
           {"source", "/home/kitchen/sensor-7"},
@@ -77,7 +77,8 @@ BENCHMARK(BM_rule_set_match)->Arg(10)->Arg(100)->Arg(1000);
 
 void BM_baseline_pattern_loop(benchmark::State& state) {
   std::vector<herald::event_pattern> patterns;
-  for (int i = 0; i < state.range(0); ++i) patterns.push_back(herald::event_pattern::parse(rule_json(i)));
+  for (int i = 0; i < state.range(0); ++i)
+    patterns.push_back(herald::event_pattern::parse(rule_json(i)));
   auto event = sample_event();
   std::size_t matched = 0;
   for (auto _ : state) {
@@ -96,7 +97,8 @@ void BM_bus_route_add_remove(benchmark::State& state) {
   herald::bus bus;
   std::vector<herald::subscription> held;
   for (int i = 0; i < state.range(0); ++i) {
-    held.push_back(bus.route(herald::event_pattern::parse(rule_json(i)), [](const nlohmann::json&) {}));
+    held.push_back(
+        bus.route(herald::event_pattern::parse(rule_json(i)), [](const nlohmann::json&) {}));
   }
   int i = 0;
   for (auto _ : state) {
@@ -112,7 +114,9 @@ struct reading {
   std::string device;
   double celsius = 0;
 };
-void to_json(nlohmann::json& j, const reading& r) { j = {{"device", r.device}, {"celsius", r.celsius}}; }
+void to_json(nlohmann::json& j, const reading& r) {
+  j = {{"device", r.device}, {"celsius", r.celsius}};
+}
 void from_json(const nlohmann::json& j, reading& r) {
   j.at("device").get_to(r.device);
   j.at("celsius").get_to(r.celsius);

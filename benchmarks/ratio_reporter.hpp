@@ -5,13 +5,12 @@
 // only figures that compare across machines.
 
 #include <benchmark/benchmark.h>
+#include <fmt/core.h>
 
 #include <map>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <fmt/core.h>
 
 namespace herald_bench {
 

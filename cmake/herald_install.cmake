@@ -5,11 +5,13 @@ include(CMakePackageConfigHelpers)
 set(herald_config_dir "${CMAKE_INSTALL_DATADIR}/cmake/herald")
 
 install(TARGETS herald EXPORT herald-targets FILE_SET HEADERS)
-if(TARGET herald_sqlite)
-  install(TARGETS herald_sqlite EXPORT herald-targets)
-endif()
+get_property(herald_backends GLOBAL PROPERTY herald_backends)
+foreach(backend IN LISTS herald_backends)
+  install(TARGETS herald_${backend} EXPORT herald-targets FILE_SET HEADERS)
+endforeach()
 install(EXPORT herald-targets NAMESPACE herald:: DESTINATION "${herald_config_dir}")
 
+set(herald_installed_backends ${herald_backends})
 configure_package_config_file(cmake/herald-config.cmake.in
   "${PROJECT_BINARY_DIR}/herald-config.cmake" INSTALL_DESTINATION "${herald_config_dir}")
 # Header-only: the package fits any architecture.

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <herald/clock.hpp>
 #include <herald/testing/manual_clock.hpp>
-
 #include <thread>
 
 #include "catch.hpp"
@@ -33,8 +32,12 @@ TEST_CASE("manual_clock starts at a fixed point unless told otherwise", "[clock]
 TEST_CASE("manual_clock may be advanced and read from several threads", "[clock]") {
   herald::manual_clock clock;
   auto start = clock.now();
-  std::thread a([&] { for (int i = 0; i < 1000; ++i) clock.advance(1ms); });
-  std::thread b([&] { for (int i = 0; i < 1000; ++i) clock.advance(1ms); });
+  std::thread a([&] {
+    for (int i = 0; i < 1000; ++i) clock.advance(1ms);
+  });
+  std::thread b([&] {
+    for (int i = 0; i < 1000; ++i) clock.advance(1ms);
+  });
   a.join();
   b.join();
   CHECK(clock.now() == start + 2000ms);

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
+#include <cstdint>
 #include <herald/codec.hpp>
 #include <herald/id.hpp>
-
 #include <limits>
-#include <cstdint>
 #include <string>
 
 #include "catch.hpp"
@@ -57,7 +56,8 @@ std::string with(std::string_view members) {
 }
 
 // Decodes `json` and returns the decode_error it must throw.
-herald::decode_error decode_failure(std::string_view json, const herald::decode_limits& limits = {}) {
+herald::decode_error decode_failure(std::string_view json,
+                                    const herald::decode_limits& limits = {}) {
   try {
     (void)herald::decode_envelope(json, limits);
   } catch (const herald::decode_error& e) {
@@ -119,14 +119,15 @@ TEST_CASE("a minimal event decodes; absent optional attributes stay empty", "[co
 }
 
 TEST_CASE("a null attribute is the same as an absent one", "[codec]") {
-  herald::envelope e =
-      herald::decode_envelope(with(R"(,"subject":null,"time":null,"myext":null,"data_base64":null)"));
+  herald::envelope e = herald::decode_envelope(
+      with(R"(,"subject":null,"time":null,"myext":null,"data_base64":null)"));
   CHECK(e.subject.empty());
   CHECK_FALSE(e.time);
   CHECK(e.extensions.empty());
   CHECK_FALSE(e.data_base64);
-  CHECK(decode_failure(R"({"specversion":"1.0","id":null,"source":"/s","type":"a.b"})")
-            .attribute() == "id");
+  CHECK(
+      decode_failure(R"({"specversion":"1.0","id":null,"source":"/s","type":"a.b"})").attribute() ==
+      "id");
 }
 
 TEST_CASE("time accepts RFC 3339 forms and normalizes to UTC", "[codec]") {
@@ -246,9 +247,10 @@ TEST_CASE("a traceparent of a later version may carry more fields", "[codec]") {
   auto e = herald::decode_envelope(
       with(R"(,"traceparent":"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra")"));
   CHECK(e.traceparent.size() == 61);
-  CHECK(decode_failure(with(
-            R"(,"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra")"))
-            .attribute() == "traceparent");
+  CHECK(
+      decode_failure(
+          with(R"(,"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra")"))
+          .attribute() == "traceparent");
 }
 
 TEST_CASE("decode limits bound size and depth while parsing", "[codec][limits]") {
@@ -315,8 +317,7 @@ TEST_CASE("encode refuses an envelope that could not be decoded", "[codec]") {
 TEST_CASE("extension_map refuses names CloudEvents does not allow", "[codec]") {
   herald::extension_map map;
   CHECK_THROWS_WITH(map.set("Bad", true), herald_test::contains("lowercase letters a-z"));
-  CHECK_THROWS_WITH(map.set("correlationid", true),
-                    herald_test::contains("has its own member"));
+  CHECK_THROWS_WITH(map.set("correlationid", true), herald_test::contains("has its own member"));
   map.set("b", true);
   map.set("a", std::int64_t{1});
   map.set("b", false);
@@ -343,7 +344,8 @@ TEST_CASE("a payload that does not decode as T names data and the reason", "[cod
   CHECK_THROWS_WITH(herald::decode<shop::order_placed>(wrong_type),
                     herald_test::contains("'type' is 'a.b', expected 'shop.order.placed'"));
 
-  std::string no_data = R"({"specversion":"1.0","id":"1","source":"/s","type":"shop.order.placed"})";
+  std::string no_data =
+      R"({"specversion":"1.0","id":"1","source":"/s","type":"shop.order.placed"})";
   CHECK_THROWS_WITH(herald::decode<shop::order_placed>(no_data),
                     herald_test::contains("'data' is required"));
 
@@ -366,7 +368,8 @@ TEST_CASE("error messages quote hostile attribute names safely", "[codec]") {
   CHECK(what.size() < 300);
 }
 
-TEST_CASE("decode refuses bytes after a NUL, which another parser would read", "[codec][reliability]") {
+TEST_CASE("decode refuses bytes after a NUL, which another parser would read",
+          "[codec][reliability]") {
   std::string json = with("") + std::string(1, '\0') + R"({"id":"evil"})";
   auto failure = decode_failure(json);
   CHECK(failure.code() == herald::errc::decode_failed);
@@ -387,7 +390,8 @@ TEST_CASE("what herald encodes, herald decodes: times at both ends of the range"
   const herald::time_point last = herald::time_point{sys_days{year{2262} / 1 / 1}} - 1ns;
   CHECK(round_trip(first) == first);
   CHECK(round_trip(last) == last);
-  for (auto outside : {first - 1ns, last + 1ns, herald::time_point::min(), herald::time_point::max()}) {
+  for (auto outside :
+       {first - 1ns, last + 1ns, herald::time_point::min(), herald::time_point::max()}) {
     auto e = full_envelope();
     e.time = outside;
     try {
@@ -403,8 +407,9 @@ TEST_CASE("what herald encodes, herald decodes: times at both ends of the range"
 }
 
 TEST_CASE("encode refuses data JSON cannot carry instead of writing null", "[codec][reliability]") {
-  for (double bad : {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
-                     std::numeric_limits<double>::quiet_NaN()}) {
+  for (double bad :
+       {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+        std::numeric_limits<double>::quiet_NaN()}) {
     auto e = full_envelope();
     e.data = nlohmann::json{{"values", {1.0, bad}}};
     try {
@@ -424,7 +429,8 @@ TEST_CASE("decode accepts only canonical base64", "[codec][reliability]") {
   CHECK(herald::decode_envelope(with(R"(,"data_base64":"AAA=")")).data_base64->size() == 2);
 }
 
-TEST_CASE("encode refuses what decoding with the same limits would refuse", "[codec][limits][reliability]") {
+TEST_CASE("encode refuses what decoding with the same limits would refuse",
+          "[codec][limits][reliability]") {
   auto refused_for = [](const herald::envelope& e, const herald::decode_limits& limits) {
     try {
       (void)herald::encode_envelope(e, limits);
@@ -444,7 +450,8 @@ TEST_CASE("encode refuses what decoding with the same limits would refuse", "[co
   nlohmann::json deep = 1;
   for (int i = 0; i < 69; ++i) deep = nlohmann::json::array({deep});
   e.data = deep;
-  CHECK_THAT(refused_for(e, {}), herald_test::contains("deeper than decode_limits::max_depth (64)"));
+  CHECK_THAT(refused_for(e, {}),
+             herald_test::contains("deeper than decode_limits::max_depth (64)"));
   herald::decode_limits deeper;
   deeper.max_depth = 80;
   CHECK_NOTHROW(herald::decode_envelope(herald::encode_envelope(e, deeper), deeper));

@@ -11,7 +11,7 @@ struct order_placed {
 };
 
 struct order_shipped {
-  static constexpr std::string_view event_type = "shop.order.shipped";
+  [[maybe_unused]] static constexpr std::string_view event_type = "shop.order.shipped";
   static constexpr std::uint32_t event_version = 3;
 };
 
@@ -28,7 +28,7 @@ struct badly_named {
 };
 
 struct move_only {
-  static constexpr std::string_view event_type = "shop.move.only";
+  [[maybe_unused]] static constexpr std::string_view event_type = "shop.move.only";
   move_only() = default;
   move_only(move_only&&) = default;
   move_only(const move_only&) = delete;
@@ -66,11 +66,11 @@ TEST_CASE("event type names are dotted lowercase", "[event]") {
   STATIC_REQUIRE(is_valid_event_type("a.b"));
   STATIC_REQUIRE(is_valid_event_type("io.github.pull_request-v2.opened"));
   STATIC_REQUIRE_FALSE(is_valid_event_type(""));
-  STATIC_REQUIRE_FALSE(is_valid_event_type("order"));          // no namespace
-  STATIC_REQUIRE_FALSE(is_valid_event_type("shop..placed"));   // empty segment
+  STATIC_REQUIRE_FALSE(is_valid_event_type("order"));         // no namespace
+  STATIC_REQUIRE_FALSE(is_valid_event_type("shop..placed"));  // empty segment
   STATIC_REQUIRE_FALSE(is_valid_event_type(".shop.placed"));
   STATIC_REQUIRE_FALSE(is_valid_event_type("shop.placed."));
-  STATIC_REQUIRE_FALSE(is_valid_event_type("Shop.placed"));    // uppercase
-  STATIC_REQUIRE_FALSE(is_valid_event_type("shop.1placed"));   // segment starts with a digit
+  STATIC_REQUIRE_FALSE(is_valid_event_type("Shop.placed"));   // uppercase
+  STATIC_REQUIRE_FALSE(is_valid_event_type("shop.1placed"));  // segment starts with a digit
   STATIC_REQUIRE_FALSE(is_valid_event_type("shop.or der"));
 }

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-#include <herald/id.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <herald/id.hpp>
 #include <mutex>
 #include <set>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "catch.hpp"

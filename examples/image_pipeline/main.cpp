@@ -5,16 +5,15 @@
 // once the scanner is back, the dead letter is redriven. Time is simulated
 // (a manual clock), so the timeline reads the same on every run.
 
-#include <herald/queue/queue.hpp>
-#include <herald/queue/worker.hpp>
-#include <herald/store/sqlite_store.hpp>
-#include <herald/testing/manual_clock.hpp>
-
 #include <fmt/core.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <herald/queue/queue.hpp>
+#include <herald/queue/worker.hpp>
+#include <herald/sqlite/sqlite_store.hpp>
+#include <herald/testing/manual_clock.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -32,7 +31,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(image_uploaded, image, job)
 int main() {
   using namespace std::chrono_literals;
   const auto path = (std::filesystem::temp_directory_path() / "herald-image-pipeline.db").string();
-  for (const char* suffix : {"", "-wal", "-shm", "-reserve"}) std::filesystem::remove(path + suffix);
+  for (const char* suffix : {"", "-wal", "-shm", "-reserve"})
+    std::filesystem::remove(path + suffix);
 
   herald::manual_clock clock;
   const auto t0 = clock.now();
@@ -53,16 +53,21 @@ int main() {
   options.retry.jitter = false;  // a readable timeline; leave it on in production
   options.on_failure = [&](const herald::worker_failure& f) {
     if (f.dead_lettered) {
-      fmt::print("{}  attempt {} failed -> dead-letter queue: {}\n", at(clock.now()), f.attempt, f.error);
+      fmt::print("{}  attempt {} failed -> dead-letter queue: {}\n", at(clock.now()), f.attempt,
+                 f.error);
     } else {
       fmt::print("{}  attempt {} failed: {}; retry at {}\n", at(clock.now()), f.attempt, f.error,
                  at(f.retry_at));
     }
   };
-  herald::worker jobs(uploads, [&](const media::image_uploaded& e) {
-    if (e.job == "moderation" && !scanner_up) throw std::runtime_error("moderation scanner unreachable");
-    fmt::print("{}  {:<10} done for {}\n", at(clock.now()), e.job, e.image);
-  }, options);
+  herald::worker jobs(
+      uploads,
+      [&](const media::image_uploaded& e) {
+        if (e.job == "moderation" && !scanner_up)
+          throw std::runtime_error("moderation scanner unreachable");
+        fmt::print("{}  {:<10} done for {}\n", at(clock.now()), e.job, e.image);
+      },
+      options);
 
   for (const char* job : {"thumbnail", "metadata", "moderation"}) {
     uploads.send(media::image_uploaded{"cat.jpg", job});
@@ -86,10 +91,13 @@ int main() {
   }
 
   scanner_up = true;
-  fmt::print("\n{}  scanner is back; redriving {} message(s)\n", at(clock.now()), uploads.redrive_all());
+  fmt::print("\n{}  scanner is back; redriving {} message(s)\n", at(clock.now()),
+             uploads.redrive_all());
   jobs.run_once(clock.now());
   stats = uploads.stats();
   fmt::print("queue: {} ready, {} dead-lettered; all jobs done: {}\n", stats.depth,
-             stats.dead_lettered, stats.depth + stats.delayed + stats.dead_lettered == 0 ? "yes" : "no");
-  for (const char* suffix : {"", "-wal", "-shm", "-reserve"}) std::filesystem::remove(path + suffix);
+             stats.dead_lettered,
+             stats.depth + stats.delayed + stats.dead_lettered == 0 ? "yes" : "no");
+  for (const char* suffix : {"", "-wal", "-shm", "-reserve"})
+    std::filesystem::remove(path + suffix);
 }

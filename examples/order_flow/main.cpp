@@ -3,10 +3,9 @@
 // The payment handler fails; the others run anyway. Every line of the trace
 // shows which message caused which, through correlation and causation ids.
 
-#include <herald/bus/bus.hpp>
-
 #include <fmt/core.h>
 
+#include <herald/bus/bus.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -56,29 +55,29 @@ int main() {
   };
   herald::bus bus(options);
 
-  auto inventory = bus.subscribe<shop::order_placed>(
-      [&](const herald::message<shop::order_placed>& m) {
+  auto inventory =
+      bus.subscribe<shop::order_placed>([&](const herald::message<shop::order_placed>& m) {
         trace("inventory", m);
         bus.publish(shop::stock_reserved{m.data.order_id, 3});
       });
-  auto payment = bus.subscribe<shop::order_placed>(
-      [](const herald::message<shop::order_placed>& m) {
+  auto payment =
+      bus.subscribe<shop::order_placed>([](const herald::message<shop::order_placed>& m) {
         trace("payment", m);
         throw std::runtime_error("payment failed: card declined for " + m.data.customer);
       });
-  auto notification = bus.subscribe<shop::order_placed>(
-      [&](const herald::message<shop::order_placed>& m) {
+  auto notification =
+      bus.subscribe<shop::order_placed>([&](const herald::message<shop::order_placed>& m) {
         trace("notification", m);
         bus.publish(shop::customer_notified{m.data.order_id, "email"});
       });
-  auto warehouse = bus.subscribe<shop::stock_reserved>(
-      [](const herald::message<shop::stock_reserved>& m) {
+  auto warehouse =
+      bus.subscribe<shop::stock_reserved>([](const herald::message<shop::stock_reserved>& m) {
         trace("warehouse", m);
         fmt::print("                reserved {} items for order {}\n", m.data.items,
                    m.data.order_id);
       });
-  auto audit = bus.subscribe<shop::customer_notified>(
-      [](const herald::message<shop::customer_notified>& m) {
+  auto audit =
+      bus.subscribe<shop::customer_notified>([](const herald::message<shop::customer_notified>& m) {
         trace("audit", m);
         fmt::print("                notification for order {} sent by {}\n", m.data.order_id,
                    m.data.channel);
@@ -86,7 +85,8 @@ int main() {
 
   fmt::print("order 1042 placed by ada@example.com:\n");
   bus.publish(shop::order_placed{"1042", "ada@example.com", 99.90});
-  fmt::print("\nEvery message above shares one correlation id (the order's own id);\n"
-             "'caused by' names the message whose handler published it.\n");
+  fmt::print(
+      "\nEvery message above shares one correlation id (the order's own id);\n"
+      "'caused by' names the message whose handler published it.\n");
   return 0;
 }

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The README's quick start, built and run in CI so that it stays true.
-#include <herald/bus/bus.hpp>
-
 #include <fmt/core.h>
 
+#include <herald/bus/bus.hpp>
 #include <string>
 
 struct user_signed_up {

@@ -4,14 +4,13 @@
 // states, CIDR blocks on the reporting address, and $or. Each rule that fires
 // prints its name next to the event that fired it.
 
+#include <fmt/core.h>
+
 #include <herald/bus/bus.hpp>
 #include <herald/routing/event_pattern.hpp>
 #include <herald/routing/route.hpp>
 #include <herald/routing/rule_set.hpp>
 #include <herald/topic/topic.hpp>
-
-#include <fmt/core.h>
-
 #include <map>
 #include <string>
 #include <vector>
@@ -29,7 +28,8 @@ struct device_event {
 };
 
 void to_json(nlohmann::json& j, const device_event& e) {
-  j = {{"device", e.device}, {"kind", e.kind}, {"state", e.state}, {"value", e.value}, {"ip", e.ip}};
+  j = {
+      {"device", e.device}, {"kind", e.kind}, {"state", e.state}, {"value", e.value}, {"ip", e.ip}};
 }
 void from_json(const nlohmann::json& j, device_event& e) {
   j.at("device").get_to(e.device);
@@ -60,12 +60,14 @@ int main() {
   auto alert = [&](const char* rule, const char* pattern) {
     alerting.push_back(bus.subscribe<home::device_event>(
         herald::event_pattern::parse(pattern), [&bus, rule](const home::device_event& e) {
-          fmt::print("  alert      {:<28} <- {} {} {} {}\n", rule, e.device, e.kind, e.state, e.value);
+          fmt::print("  alert      {:<28} <- {} {} {} {}\n", rule, e.device, e.kind, e.state,
+                     e.value);
           bus.publish(home::alert_raised{rule, e.device});
         }));
   };
   alert("overheating", R"({"data":{"kind":["temperature"],"value":[{"numeric":[">=",30]}]}})");
-  alert("front door left open", R"({"data":{"device":[{"prefix":"door-front"}],"state":["open"]}})");
+  alert("front door left open",
+        R"({"data":{"device":[{"prefix":"door-front"}],"state":["open"]}})");
   alert("device outside the LAN", R"({"data":{"ip":[{"anything-but":{"prefix":"192.168."}}]}})");
 
   // An audit rule over events of any type on the bus: readings and alerts alike.
@@ -73,24 +75,28 @@ int main() {
   auto audit = bus.route(R"({"type":[{"prefix":"home."}]})",
                          [&](const herald::envelope& e) { ++audited[e.type]; });
   // And a rule that looks into the alerts' payload, whatever publishes them.
-  auto pager = bus.route(R"({"type":["home.alert.raised"],"data":{"device":[{"prefix":"door-"}]}})",
-                         [](const herald::envelope& e) {
-                           fmt::print("  page owner {:<28} <- {}\n", e.data->at("rule").get<std::string>(),
-                                      e.data->at("device").get<std::string>());
-                         });
+  auto pager =
+      bus.route(R"({"type":["home.alert.raised"],"data":{"device":[{"prefix":"door-"}]}})",
+                [](const herald::envelope& e) {
+                  fmt::print("  page owner {:<28} <- {}\n", e.data->at("rule").get<std::string>(),
+                             e.data->at("device").get<std::string>());
+                });
 
   // Automation rules, many at once in a rule_set: what to switch, by rule name.
   herald::rule_set<std::string> automation;
   automation.add(herald::event_pattern::parse(R"({"data":{"kind":["motion"],"state":["detected"],
-      "device":[{"prefix":"motion-hall"}]}})"), "hall lights on");
+      "device":[{"prefix":"motion-hall"}]}})"),
+                 "hall lights on");
   automation.add(herald::event_pattern::parse(R"({"data":{"kind":["power"],
       "state":[{"anything-but":["off","standby"]}],"value":[{"numeric":[">",2000]}]}})"),
-      "shed load: heater off");
+                 "shed load: heater off");
   automation.add(herald::event_pattern::parse(R"({"data":{"ip":[{"cidr":"192.168.10.0/24"}],
-      "kind":["door"]}})"), "log door on the secure VLAN");
+      "kind":["door"]}})"),
+                 "log door on the secure VLAN");
   automation.add(herald::event_pattern::parse(R"({"$or":[
       {"data":{"kind":["temperature"],"value":[{"numeric":["<",16]}]}},
-      {"data":{"device":["door-front"],"state":["open"]}}]})"), "heating boost");
+      {"data":{"device":["door-front"],"state":["open"]}}]})"),
+                 "heating boost");
 
   // Devices publish on a topic; one subscriber runs the automation table.
   herald::inproc_transport transport;

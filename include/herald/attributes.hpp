@@ -32,9 +32,9 @@ constexpr bool is_valid_attribute_name(std::string_view name) noexcept {
 // Names with their own member in herald::attributes, or reserved by the JSON format.
 constexpr bool is_known_attribute_name(std::string_view name) noexcept {
   constexpr std::string_view known[] = {
-      "id",          "source",      "specversion",   "type",          "time",
-      "subject",     "datacontenttype", "dataschema", "traceparent", "correlationid",
-      "causationid", "partitionkey", "data",         "data_base64"};
+      "id",          "source",          "specversion", "type",        "time",
+      "subject",     "datacontenttype", "dataschema",  "traceparent", "correlationid",
+      "causationid", "partitionkey",    "data",        "data_base64"};
   for (auto k : known) {
     if (k == name) return true;
   }
@@ -106,19 +106,19 @@ class extension_map {
 /// herald itself uses. An empty string means the attribute is absent (the
 /// spec requires every present string attribute to be non-empty).
 struct attributes {
-  std::string id;                 ///< unique per source; herald makes a UUIDv7
-  std::string source;             ///< URI-reference of the producer's context
+  std::string id;      ///< unique per source; herald makes a UUIDv7
+  std::string source;  ///< URI-reference of the producer's context
   std::string specversion = "1.0";
-  std::string type;               ///< the event type, e.g. "shop.order.placed"
+  std::string type;  ///< the event type, e.g. "shop.order.placed"
   std::optional<time_point> time;
   std::string subject;
   std::string datacontenttype;
-  std::string dataschema;         ///< absolute URI
-  std::string traceparent;        ///< W3C trace context
-  std::string correlationid;      ///< the id of the message that started the conversation
-  std::string causationid;        ///< the id of the message whose handler published this one
-  std::string partitionkey;       ///< ordering key for partitioned transports
-  extension_map extensions;       ///< every other extension
+  std::string dataschema;     ///< absolute URI
+  std::string traceparent;    ///< W3C trace context
+  std::string correlationid;  ///< the id of the message that started the conversation
+  std::string causationid;    ///< the id of the message whose handler published this one
+  std::string partitionkey;   ///< ordering key for partitioned transports
+  extension_map extensions;   ///< every other extension
 
   friend bool operator==(const attributes&, const attributes&) = default;
 };

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <cstddef>      // sizes
-#include <cstring>      // std::memchr, to find a NUL byte
-#include <limits>       // the int64 range of extension values
-#include <string>       // encoded bytes
-#include <string_view>  // input bytes
-#include <utility>      // std::move
-
+#include <cstddef>            // sizes
+#include <cstring>            // std::memchr, to find a NUL byte
+#include <limits>             // the int64 range of extension values
 #include <nlohmann/json.hpp>  // parsing and the payload's to_json/from_json
+#include <string>             // encoded bytes
+#include <string_view>        // input bytes
+#include <utility>            // std::move
 
 #include "herald/attributes.hpp"
 #include "herald/detail/base64.hpp"
@@ -27,7 +26,7 @@ namespace herald {
 /// so that a producer refuses at once what its consumers would refuse.
 struct decode_limits {
   std::size_t max_bytes = std::size_t{1} << 20;  ///< the whole document
-  std::size_t max_depth = 64;                    ///< nesting of objects and arrays, the event being 1
+  std::size_t max_depth = 64;  ///< nesting of objects and arrays, the event being 1
 };
 
 /// An event whose payload converts to and from JSON through nlohmann's
@@ -118,7 +117,6 @@ inline void append_optional(std::string& out, std::string_view name, const std::
   if (!value.empty()) append_member(out, name, value);
 }
 
-
 // Takes the string out of `v` (the DOM is ours to consume). Null is absent.
 inline bool take_string(nlohmann::json& v, std::string_view name, std::string& out) {
   if (v.is_null()) return false;
@@ -165,7 +163,8 @@ inline std::string encode_envelope(const envelope& e, const decode_limits& limit
   append_optional(out, "partitionkey", e.partitionkey);
   for (const auto& [name, value] : e.extensions) {
     if (!detail::is_valid_attribute_name(name) || detail::is_known_attribute_name(name)) {
-      throw_invalid(name, "is not a valid extension name: use lowercase letters a-z and digits 0-9");
+      throw_invalid(name,
+                    "is not a valid extension name: use lowercase letters a-z and digits 0-9");
     }
     if (const auto* text = std::get_if<std::string>(&value)) {
       append_member(out, name, *text);
@@ -186,7 +185,8 @@ inline std::string encode_envelope(const envelope& e, const decode_limits& limit
     try {
       // The serializer writes straight into `out`; dump() would build a copy first.
       nlohmann::detail::serializer<nlohmann::json> writer(
-          nlohmann::detail::output_adapter<char>(out), ' ', nlohmann::json::error_handler_t::strict);
+          nlohmann::detail::output_adapter<char>(out), ' ',
+          nlohmann::json::error_handler_t::strict);
       writer.dump(*e.data, false, false, 0);
     } catch (const nlohmann::json::exception& ex) {
       throw_invalid("data", std::string("cannot be written as JSON: ") + ex.what());
@@ -222,7 +222,8 @@ inline envelope decode_envelope(std::string_view json, const decode_limits& limi
   }
   nlohmann::json doc;
   detail::depth_limited_dom builder(doc, limits.max_depth);
-  bool parsed = nlohmann::json::sax_parse(json, &builder, nlohmann::json::input_format_t::json, true);
+  bool parsed =
+      nlohmann::json::sax_parse(json, &builder, nlohmann::json::input_format_t::json, true);
   if (builder.too_deep()) {
     throw_decode("",
                  "nests objects and arrays deeper than the limit of " +
@@ -353,13 +354,14 @@ template <serializable_event T>
     detail::throw_decode("type", "is '" + detail::quote_for_message(e.type) + "', expected '" +
                                      std::string(event_type_v<T>) + "'");
   }
-  if (!e.data) detail::throw_decode("data", "is required to decode " + std::string(event_type_v<T>));
+  if (!e.data)
+    detail::throw_decode("data", "is required to decode " + std::string(event_type_v<T>));
   message<T> m;
   try {
     m.data = e.data->template get<T>();
   } catch (const nlohmann::json::exception& ex) {
-    detail::throw_decode("data", "does not decode as " + std::string(event_type_v<T>) + ": " +
-                                     ex.what());
+    detail::throw_decode("data",
+                         "does not decode as " + std::string(event_type_v<T>) + ": " + ex.what());
   }
   e.data.reset();
   static_cast<attributes&>(m) = std::move(static_cast<attributes&>(e));

@@ -29,19 +29,32 @@ enum class errc {
 /// The code's stable name, as docs/errors.md lists it.
 [[nodiscard]] constexpr std::string_view to_string(errc code) noexcept {
   switch (code) {
-    case errc::invalid_argument: return "invalid_argument";
-    case errc::decode_failed: return "decode_failed";
-    case errc::limit_exceeded: return "limit_exceeded";
-    case errc::overflow: return "overflow";
-    case errc::stopped: return "stopped";
-    case errc::invalid_pattern: return "invalid_pattern";
-    case errc::storage_failed: return "storage_failed";
-    case errc::storage_busy: return "storage_busy";
-    case errc::storage_full: return "storage_full";
-    case errc::storage_corrupt: return "storage_corrupt";
-    case errc::schema_too_new: return "schema_too_new";
-    case errc::would_deadlock: return "would_deadlock";
-    case errc::storage_lost: return "storage_lost";
+    case errc::invalid_argument:
+      return "invalid_argument";
+    case errc::decode_failed:
+      return "decode_failed";
+    case errc::limit_exceeded:
+      return "limit_exceeded";
+    case errc::overflow:
+      return "overflow";
+    case errc::stopped:
+      return "stopped";
+    case errc::invalid_pattern:
+      return "invalid_pattern";
+    case errc::storage_failed:
+      return "storage_failed";
+    case errc::storage_busy:
+      return "storage_busy";
+    case errc::storage_full:
+      return "storage_full";
+    case errc::storage_corrupt:
+      return "storage_corrupt";
+    case errc::schema_too_new:
+      return "schema_too_new";
+    case errc::would_deadlock:
+      return "would_deadlock";
+    case errc::storage_lost:
+      return "storage_lost";
   }
   return "unknown";
 }

@@ -97,10 +97,11 @@ inline constexpr std::uint32_t event_version_v = detail::event_version_of<E>();
 /// A type herald can publish: a copyable class that names itself with a
 /// valid dotted lowercase event type, through a static member or event_traits.
 template <class E>
-concept event = std::is_class_v<E> && !std::is_const_v<E> && std::copy_constructible<E> &&
-                (detail::has_event_traits<E> || detail::declares_event_type<E>) &&
-                detail::is_valid_event_type(detail::event_type_of<E>()) &&
-                (detail::event_version_of<E>() >= 1);
+concept event =
+    std::is_class_v<E> && !std::is_const_v<E> && std::copy_constructible<E> &&
+    (detail::has_event_traits<E> ||
+     detail::declares_event_type<E>)&&detail::is_valid_event_type(detail::event_type_of<E>()) &&
+    (detail::event_version_of<E>() >= 1);
 
 namespace detail {
 
@@ -112,14 +113,16 @@ inline constexpr bool always_false = false;
 template <class E>
 consteval bool check_event() {
   if constexpr (!std::is_class_v<E> || std::is_const_v<E>) {
-    static_assert(always_false<E>,
-                  "herald: an event must be a (non-const) struct or class; wrap the value in a "
-                  "struct with `static constexpr std::string_view event_type = \"app.thing.happened\";`");
+    static_assert(
+        always_false<E>,
+        "herald: an event must be a (non-const) struct or class; wrap the value in a "
+        "struct with `static constexpr std::string_view event_type = \"app.thing.happened\";`");
     return false;
   } else if constexpr (!has_event_traits<E> && !declares_event_type<E>) {
-    static_assert(always_false<E>,
-                  "herald: this type is not an event: add `static constexpr std::string_view "
-                  "event_type = \"app.thing.happened\";` to it, or specialize herald::event_traits");
+    static_assert(
+        always_false<E>,
+        "herald: this type is not an event: add `static constexpr std::string_view "
+        "event_type = \"app.thing.happened\";` to it, or specialize herald::event_traits");
     return false;
   } else if constexpr (!is_valid_event_type(event_type_of<E>())) {
     static_assert(always_false<E>,

@@ -93,10 +93,10 @@ class id_generator {
     std::uint64_t generation = fork_generation.load(std::memory_order_relaxed);
     if (!seeded_ || generation != generation_) reseed(generation);
 
-    auto now_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    auto now_ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
     if (now_ms > last_ms_) {
       last_ms_ = now_ms;
       counter_ = static_cast<std::uint16_t>(random() & 0x7ff);  // top bit clear: room to count

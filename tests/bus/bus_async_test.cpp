@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
-#include <herald/bus/bus.hpp>
-#include <herald/bus/thread_pool.hpp>
-
 #include <atomic>
 #include <condition_variable>
+#include <herald/bus/bus.hpp>
+#include <herald/bus/thread_pool.hpp>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -148,9 +147,10 @@ TEST_CASE("overflow_policy::block makes the publisher wait for room, losing noth
   CHECK(p.bus.dropped() == 0);
 }
 
-TEST_CASE("a full queue under block, published to from its own drain thread, fails instead of "
-          "deadlocking",
-          "[bus][async]") {
+TEST_CASE(
+    "a full queue under block, published to from its own drain thread, fails instead of "
+    "deadlocking",
+    "[bus][async]") {
   herald::thread_pool pool(1);
   std::vector<std::string> errors;
   auto options = async_options(pool, 2, herald::overflow_policy::block);
@@ -207,9 +207,10 @@ TEST_CASE("destroying the bus delivers what was queued", "[bus][async]") {
   CHECK(seen == 500);
 }
 
-TEST_CASE("publish_async refused by a stopped executor queues nothing, so a retry cannot "
-          "duplicate",
-          "[bus][async][reliability]") {
+TEST_CASE(
+    "publish_async refused by a stopped executor queues nothing, so a retry cannot "
+    "duplicate",
+    "[bus][async][reliability]") {
   herald::thread_pool pool(1);
   herald::bus bus(async_options(pool, 16, herald::overflow_policy::block));
   int seen = 0;
@@ -239,9 +240,10 @@ TEST_CASE("a full queue under block with a stopped executor throws instead of wa
   CHECK(seen == 0);
 }
 
-TEST_CASE("an error handler that rethrows on the async path fails fast through drain() and "
-          "leaves the bus working",
-          "[bus][async][reliability]") {
+TEST_CASE(
+    "an error handler that rethrows on the async path fails fast through drain() and "
+    "leaves the bus working",
+    "[bus][async][reliability]") {
   herald::thread_pool pool(1);
   auto options = async_options(pool, 16, herald::overflow_policy::block);
   options.on_error = [](const herald::handler_failure& f) { std::rethrow_exception(f.error); };

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-#include <herald/bus/bus.hpp>
-
 #include <atomic>
+#include <herald/bus/bus.hpp>
 #include <memory>
 #include <thread>
 #include <vector>

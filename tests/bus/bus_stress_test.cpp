@@ -3,13 +3,12 @@
 // going, async deliveries, and subscriptions that outlive their bus, all at
 // once for HERALD_STRESS_SECONDS (1 by default; .ci/run runs longer under
 // ASan+UBSan and TSan). A use after free, a data race or a lost delivery fails it.
-#include <herald/bus/bus.hpp>
-#include <herald/bus/thread_pool.hpp>
-#include <herald/routing/route.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <herald/bus/bus.hpp>
+#include <herald/bus/thread_pool.hpp>
+#include <herald/routing/route.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,7 +17,8 @@
 
 #include "catch.hpp"
 
-namespace {
+// Named, not anonymous: clang flags the unused from_json of an internal type.
+namespace bus_stress {
 
 struct sample {
   static constexpr std::string_view event_type = "stress.sample.taken";
@@ -37,7 +37,8 @@ std::chrono::steady_clock::time_point stress_deadline() {
   return std::chrono::steady_clock::now() + std::chrono::seconds(seconds > 0 ? seconds : 1);
 }
 
-}  // namespace
+}  // namespace bus_stress
+using namespace bus_stress;
 
 TEST_CASE("bus churn: publishes, subscriptions, routes and buses coming and going at once",
           "[bus][stress][reliability]") {
@@ -68,7 +69,8 @@ TEST_CASE("bus churn: publishes, subscriptions, routes and buses coming and goin
   threads.emplace_back([&] {  // handlers owning state, subscribed and removed
     while (!stop.load()) {
       auto state = std::make_shared<std::vector<int>>(32, 1);
-      auto s = bus.subscribe<sample>([state](const sample& e) { (void)(*state)[static_cast<std::size_t>(e.n)]; });
+      auto s = bus.subscribe<sample>(
+          [state](const sample& e) { (void)(*state)[static_cast<std::size_t>(e.n)]; });
     }
   });
   threads.emplace_back([&] {  // routes, added and removed
@@ -86,8 +88,9 @@ TEST_CASE("bus churn: publishes, subscriptions, routes and buses coming and goin
       for (int k = 0; k < 8; ++k) {
         subscriptions.push_back((*short_lived)->subscribe<sample>([](const sample&) {}));
       }
-      subscriptions.push_back((*short_lived)->route(R"({"type": ["stress.sample.taken"]})",
-                                                    [](const herald::envelope&) {}));
+      subscriptions.push_back(
+          (*short_lived)
+              ->route(R"({"type": ["stress.sample.taken"]})", [](const herald::envelope&) {}));
       std::thread resetter([&] {
         for (auto& s : subscriptions) s.reset();
       });
@@ -96,7 +99,8 @@ TEST_CASE("bus churn: publishes, subscriptions, routes and buses coming and goin
       resetter.join();
     }
   });
-  while (std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   stop = true;
   for (auto& t : threads) t.join();
   bus.drain();

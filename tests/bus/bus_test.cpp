@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <herald/bus/bus.hpp>
 #include <herald/testing/manual_clock.hpp>
-
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -34,13 +33,14 @@ TEMPLATE_LIST_TEST_CASE("publish calls every subscriber of the type, in subscrip
                         "[bus]", buses) {
   TestType bus;
   std::vector<std::string> calls;
-  auto a = bus.template subscribe<order_placed>([&](const order_placed& e) {
-    calls.push_back("a" + std::to_string(e.order));
+  auto a = bus.template subscribe<order_placed>(
+      [&](const order_placed& e) { calls.push_back("a" + std::to_string(e.order)); });
+  auto b = bus.template subscribe<order_placed>([&](const herald::message<order_placed>& m) {
+    calls.push_back("b" + std::to_string(m.data.order));
   });
-  auto b = bus.template subscribe<order_placed>(
-      [&](const herald::message<order_placed>& m) { calls.push_back("b" + std::to_string(m.data.order)); });
   auto c = bus.template subscribe<order_placed>([&](const order_placed&) { calls.push_back("c"); });
-  auto other = bus.template subscribe<payment_taken>([&](const payment_taken&) { calls.push_back("x"); });
+  auto other =
+      bus.template subscribe<payment_taken>([&](const payment_taken&) { calls.push_back("x"); });
 
   bus.publish(order_placed{7});
   CHECK(calls == std::vector<std::string>{"a7", "b7", "c"});
@@ -185,7 +185,8 @@ TEMPLATE_LIST_TEST_CASE("subscribing from inside a handler takes effect from the
   std::vector<herald::subscription> added;
   int late_calls = 0;
   auto adder = bus.template subscribe<order_placed>([&](const order_placed&) {
-    added.push_back(bus.template subscribe<order_placed>([&](const order_placed&) { ++late_calls; }));
+    added.push_back(
+        bus.template subscribe<order_placed>([&](const order_placed&) { ++late_calls; }));
   });
   bus.publish(order_placed{});
   CHECK(late_calls == 0);
@@ -222,11 +223,11 @@ TEMPLATE_LIST_TEST_CASE("a handler's state stays alive until the publish that re
   std::weak_ptr<int> watch = state;
   herald::subscription s;
   bool alive_during_publish = false;
-  s = bus.template subscribe<order_placed>([state = std::move(state), &s, &watch,
-                                            &alive_during_publish](const order_placed&) {
-    s.reset();
-    alive_during_publish = !watch.expired() && *state == 0;
-  });
+  s = bus.template subscribe<order_placed>(
+      [state = std::move(state), &s, &watch, &alive_during_publish](const order_placed&) {
+        s.reset();
+        alive_during_publish = !watch.expired() && *state == 0;
+      });
   bus.publish(order_placed{});
   CHECK(alive_during_publish);
   CHECK(watch.expired());
@@ -317,12 +318,12 @@ TEMPLATE_LIST_TEST_CASE("after a publish, new publishes start new conversations"
   CHECK(seen[0].id != seen[1].id);
 }
 
-TEMPLATE_LIST_TEST_CASE("a filter chooses which events reach the handler", "[bus][filter]",
-                        buses) {
+TEMPLATE_LIST_TEST_CASE("a filter chooses which events reach the handler", "[bus][filter]", buses) {
   TestType bus;
   std::vector<int> big, from_checkout;
-  auto a = bus.template subscribe<order_placed>([](const order_placed& e) { return e.order > 10; },
-                                                [&](const order_placed& e) { big.push_back(e.order); });
+  auto a =
+      bus.template subscribe<order_placed>([](const order_placed& e) { return e.order > 10; },
+                                           [&](const order_placed& e) { big.push_back(e.order); });
   auto b = bus.template subscribe<order_placed>(
       [](const herald::message<order_placed>& m) { return m.source == "/checkout"; },
       [&](const order_placed& e) { from_checkout.push_back(e.order); });
@@ -340,9 +341,10 @@ TEST_CASE("publish_async without an executor says how to give it one", "[bus]") 
   CHECK_THROWS_WITH(bus.publish_async(order_placed{}), herald_test::contains("async_executor"));
 }
 
-TEMPLATE_LIST_TEST_CASE("a handler that publishes what triggers it again is stopped at the "
-                        "publish depth limit and reported, instead of overflowing the stack",
-                        "[bus][reliability]", buses) {
+TEMPLATE_LIST_TEST_CASE(
+    "a handler that publishes what triggers it again is stopped at the "
+    "publish depth limit and reported, instead of overflowing the stack",
+    "[bus][reliability]", buses) {
   int calls = 0;
   std::vector<std::string> errors;
   herald::bus_options options;

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: MIT
-#include <herald/bus/subscription.hpp>
-
+#include <atomic>
 #include <herald/bus/bus.hpp>
+#include <herald/bus/subscription.hpp>
 #include <herald/routing/route.hpp>
 #include <herald/transport/inproc.hpp>
-
-#include <atomic>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -56,7 +54,8 @@ TEST_CASE("reset() of a route racing the bus's destruction touches nothing freed
   race_reset_against_destruction(200, [](std::vector<herald::subscription>& out) {
     auto bus = std::make_shared<std::optional<herald::bus>>(std::in_place);
     for (int i = 0; i < 16; ++i) {
-      out.push_back((*bus)->route(R"({"type": ["test.net.ping"]})", [](const herald::envelope&) {}));
+      out.push_back(
+          (*bus)->route(R"({"type": ["test.net.ping"]})", [](const herald::envelope&) {}));
     }
     return [bus] { bus->reset(); };
   });

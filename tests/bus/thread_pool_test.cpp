@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: MIT
-#include <herald/bus/thread_pool.hpp>
-
-#include <herald/bus/bus.hpp>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <herald/bus/bus.hpp>
+#include <herald/bus/thread_pool.hpp>
+#include <mutex>
 #include <set>
 #include <string>
-#include <mutex>
 #include <thread>
 
 #include "catch.hpp"
@@ -61,9 +59,10 @@ TEST_CASE("a pool needs at least one thread", "[thread_pool]") {
   CHECK_THROWS_AS(herald::thread_pool(0), herald::error);
 }
 
-TEST_CASE("a thread_pool destroyed before a bus that uses it stops the process with a clear "
-          "message instead of a use after free",
-          "[bus][async][reliability]") {
+TEST_CASE(
+    "a thread_pool destroyed before a bus that uses it stops the process with a clear "
+    "message instead of a use after free",
+    "[bus][async][reliability]") {
   int err[2];
   REQUIRE(::pipe(err) == 0);
   pid_t pid = ::fork();
@@ -80,7 +79,8 @@ TEST_CASE("a thread_pool destroyed before a bus that uses it stops the process w
   ::close(err[1]);
   std::string text;
   char buffer[512];
-  for (ssize_t n; (n = ::read(err[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(err[0], buffer, sizeof buffer)) > 0;)
+    text.append(buffer, static_cast<std::size_t>(n));
   ::close(err[0]);
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #include <herald/bus/bus.hpp>
-
 #include <memory>
 
 struct order_placed {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // What a user's first program looks like: one include, one event, one handler.
-#include <herald/herald.hpp>
-
 #include <fmt/core.h>
+
+#include <herald/herald.hpp>
 
 struct order_placed {
   static constexpr std::string_view event_type = "shop.order.placed";

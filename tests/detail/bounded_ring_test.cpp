@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-#include <herald/detail/bounded_ring.hpp>
-
 #include <atomic>
+#include <herald/detail/bounded_ring.hpp>
 #include <thread>
 #include <vector>
 

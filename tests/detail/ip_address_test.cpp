@@ -14,8 +14,8 @@ TEST_CASE("IP addresses parse in their usual text forms, and only those", "[deta
     CHECK(parse_ip(good));
   }
   for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.0.0.1", "01.2.3.4", "1..2.3", "1.2.3.4 ",
-                          ":::", "1:::2", "1::2::3", "1:2:3:4:5:6:7:8:9", "12345::", "g::1", "1:",
-                          ":1", "::1.2.3", "1:2:3:4:5:6:7:1.2.3.4"}) {
+                          ":::", "1:::2", "1::2::3", "1:2:3:4:5:6:7:8:9", "12345::", "g::1",
+                          "1:", ":1", "::1.2.3", "1:2:3:4:5:6:7:1.2.3.4"}) {
     INFO(bad);
     CHECK_FALSE(parse_ip(bad));
   }
@@ -48,7 +48,8 @@ TEST_CASE("an IPv4 address and its IPv4-mapped IPv6 form are one address to a CI
   CHECK(v4_block->contains(*parse_ip("::ffff:10.0.0.7")));
   CHECK(v4_block->contains(*parse_ip("::ffff:a00:7")));
   CHECK_FALSE(v4_block->contains(*parse_ip("::ffff:10.0.1.7")));
-  CHECK_FALSE(v4_block->contains(*parse_ip("::10.0.0.7")));  // IPv4-compatible, deprecated: not mapped
+  CHECK_FALSE(
+      v4_block->contains(*parse_ip("::10.0.0.7")));  // IPv4-compatible, deprecated: not mapped
   CHECK_FALSE(parse_cidr("0.0.0.0/0")->contains(*parse_ip("2001:db8::1")));
   auto mapped_block = parse_cidr("::ffff:10.0.0.0/120");
   REQUIRE(mapped_block);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-#include <herald/detail/small_task.hpp>
-
 #include <array>
+#include <herald/detail/small_task.hpp>
 #include <memory>
 
 #include "catch.hpp"

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 // No byte string may crash decode_envelope or make it throw anything but
 // herald::decode_error; what it accepts must survive encode and decode again.
-#include <herald/codec.hpp>
-
 #include <cstdint>
 #include <cstdlib>
+#include <herald/codec.hpp>
 #include <string_view>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

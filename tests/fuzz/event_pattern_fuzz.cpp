@@ -2,11 +2,10 @@
 // Input: pattern text, a NUL byte, event JSON. No input may crash parsing or
 // matching, or make them throw anything but herald::pattern_error; a rule_set
 // must answer exactly what matching the pattern alone answers.
-#include <herald/routing/event_pattern.hpp>
-#include <herald/routing/rule_set.hpp>
-
 #include <cstdint>
 #include <cstdlib>
+#include <herald/routing/event_pattern.hpp>
+#include <herald/routing/rule_set.hpp>
 #include <string_view>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -2,11 +2,10 @@
 // The worker's decode path: a stored body becomes a typed message or a
 // herald::decode_error (which dead-letters it with the reason), never a
 // crash or another exception; what decodes encodes and decodes the same.
-#include <herald/codec.hpp>
-
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
+#include <herald/codec.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,8 +55,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   herald::decode_limits roomy;
   roomy.max_bytes = std::size_t{1} << 30;
   auto again = herald::decode<order_placed>(herald::encode(m, roomy), roomy);
-  if (!(again.data == m.data) || static_cast<const herald::attributes&>(again) !=
-                                     static_cast<const herald::attributes&>(m)) {
+  if (!(again.data == m.data) ||
+      static_cast<const herald::attributes&>(again) != static_cast<const herald::attributes&>(m)) {
     std::abort();
   }
   return 0;

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Input: a filter, a NUL byte, a subject. Validation throws only
 // herald::error; a subject always matches itself, and `>` matches any valid subject.
-#include <herald/transport/subject.hpp>
-
 #include <cstdint>
 #include <cstdlib>
+#include <herald/transport/subject.hpp>
 #include <string_view>
 
 namespace {

@@ -4,16 +4,15 @@
 // before acking it. The tests kill it with SIGKILL at random moments.
 //
 //   crash_child <database> <log> <visibility ms>
-#include <herald/queue/queue.hpp>
-#include <herald/queue/worker.hpp>
-#include <herald/store/sqlite_store.hpp>
-
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <herald/queue/queue.hpp>
+#include <herald/queue/worker.hpp>
+#include <herald/sqlite/sqlite_store.hpp>
 #include <string>
 #include <thread>
 
@@ -46,14 +45,18 @@ int main(int argc, char** argv) {
   options.visibility_timeout = std::chrono::milliseconds(std::atoi(argv[3]));
   options.retry.max_attempts = 0;  // never dead-letter: every kill must be survivable
   const std::string pid = std::to_string(::getpid());
-  herald::worker w(jobs, [&](const herald_test::job& j) {
-    const long long start = now_ns();
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-    // The record of having handled it must exist before the ack.
-    std::string line = pid + " " + std::to_string(j.n) + " " + std::to_string(start) + " " +
-                       std::to_string(now_ns()) + "\n";
-    if (::write(log, line.data(), line.size()) != static_cast<ssize_t>(line.size())) std::abort();
-  }, options);
+  herald::worker w(
+      jobs,
+      [&](const herald_test::job& j) {
+        const long long start = now_ns();
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+        // The record of having handled it must exist before the ack.
+        std::string line = pid + " " + std::to_string(j.n) + " " + std::to_string(start) + " " +
+                           std::to_string(now_ns()) + "\n";
+        if (::write(log, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+          std::abort();
+      },
+      options);
   for (;;) {
     if (w.run_once(std::chrono::system_clock::now()) > 0) continue;
     auto s = jobs.stats();

@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include <herald/store/memory_store.hpp>
-
 #include <herald/queue/queue.hpp>
+#include <herald/store/memory_store.hpp>
 #include <herald/testing/manual_clock.hpp>
-
 #include <string>
 
 #include "catch.hpp"

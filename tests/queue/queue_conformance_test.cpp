@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The queue store conformance suite: every queue store runs it. A new store
 // is done when it passes.
+#include <atomic>
+#include <chrono>
 #include <herald/queue/queue.hpp>
 #include <herald/queue/worker.hpp>
 #include <herald/testing/manual_clock.hpp>
-
-#include <atomic>
-#include <chrono>
 #include <map>
 #include <mutex>
 #include <set>
@@ -28,7 +27,8 @@ struct bench {
   Fixture fixture;
   herald::manual_clock clock;
   herald::queue<job, decltype(Fixture::store)> jobs{
-      fixture.store, "jobs", herald::queue_options{.source = "/test", .clock = [this] { return clock.now(); }}};
+      fixture.store, "jobs",
+      herald::queue_options{.source = "/test", .clock = [this] { return clock.now(); }}};
 
   herald::worker_options exact(std::uint32_t max_attempts = 3) {
     herald::worker_options o;
@@ -45,14 +45,20 @@ struct bench {
 
 }  // namespace
 
+#if HERALD_TEST_SQLITE
 #define QUEUE_STORES herald_test::memory_fixture, herald_test::sqlite_fixture
+#else
+#define QUEUE_STORES herald_test::memory_fixture
+#endif
 
 TEMPLATE_TEST_CASE("queue: what is acked never comes again", "[queue][conformance]", QUEUE_STORES) {
   bench<TestType> b;
   for (int i = 0; i < 5; ++i) b.jobs.send(job{i, ""});
   std::vector<int> handled;
-  herald::worker w(b.jobs, [&](const job& j) { handled.push_back(j.n); }, b.exact());
-  while (w.run_once(b.clock.now()) > 0) {}
+  herald::worker w(
+      b.jobs, [&](const job& j) { handled.push_back(j.n); }, b.exact());
+  while (w.run_once(b.clock.now()) > 0) {
+  }
   CHECK(handled == std::vector<int>{0, 1, 2, 3, 4});
   b.clock.advance(1h);  // far past every lease
   CHECK(w.run_once(b.clock.now()) == 0);
@@ -82,7 +88,8 @@ TEMPLATE_TEST_CASE("queue: an expired lease redelivers; nothing unacked is lost"
   CHECK_FALSE(store.ack("jobs", second[0]));
 }
 
-TEMPLATE_TEST_CASE("queue: a lease is extended by its holder", "[queue][conformance]", QUEUE_STORES) {
+TEMPLATE_TEST_CASE("queue: a lease is extended by its holder", "[queue][conformance]",
+                   QUEUE_STORES) {
   bench<TestType> b;
   b.jobs.send(job{1, ""});
   auto& store = b.fixture.store;
@@ -93,9 +100,10 @@ TEMPLATE_TEST_CASE("queue: a lease is extended by its holder", "[queue][conforma
   CHECK(store.lease("jobs", 1, b.clock.now() + 90s, 30s).size() == 1);
 }
 
-TEMPLATE_TEST_CASE("queue: extending never shortens a lease, so a lagging clock cannot hand a "
-                   "running message to another worker",
-                   "[queue][conformance][reliability]", QUEUE_STORES) {
+TEMPLATE_TEST_CASE(
+    "queue: extending never shortens a lease, so a lagging clock cannot hand a "
+    "running message to another worker",
+    "[queue][conformance][reliability]", QUEUE_STORES) {
   bench<TestType> b;
   b.jobs.send(job{1, ""});
   auto& store = b.fixture.store;
@@ -116,20 +124,24 @@ TEMPLATE_TEST_CASE("queue: a delay of centuries or duration::max() stays in the 
   herald::send_options centuries;
   centuries.delay = std::chrono::hours(24 * 365 * 240);
   b.jobs.send(job{2, ""}, centuries);
-  herald::worker w(b.jobs, [](const job&) { FAIL("a parked message was delivered"); }, b.exact());
+  herald::worker w(
+      b.jobs, [](const job&) { FAIL("a parked message was delivered"); }, b.exact());
   CHECK(w.run_once(b.clock.now()) == 0);
   CHECK(w.run_once(b.clock.now() + std::chrono::hours(24 * 365 * 100)) == 0);
   CHECK(b.jobs.stats().delayed == 2);
 }
 
-TEMPLATE_TEST_CASE("queue: visibility_timeout and the deduplication window of duration::max() "
-                   "do not overflow",
-                   "[queue][conformance][reliability]", QUEUE_STORES) {
+TEMPLATE_TEST_CASE(
+    "queue: visibility_timeout and the deduplication window of duration::max() "
+    "do not overflow",
+    "[queue][conformance][reliability]", QUEUE_STORES) {
   TestType fixture;
   herald::manual_clock clock;
   herald::queue<job, decltype(fixture.store)> jobs(
       fixture.store, "jobs",
-      herald::queue_options{.source = "/test", .deduplication_window = herald::duration::max(), .clock = [&] { return clock.now(); }});
+      herald::queue_options{.source = "/test",
+                            .deduplication_window = herald::duration::max(),
+                            .clock = [&] { return clock.now(); }});
   herald::send_options once;
   once.deduplication_id = "once";
   CHECK_FALSE(jobs.send(job{1, ""}, once).duplicate);
@@ -151,10 +163,13 @@ TEMPLATE_TEST_CASE("queue: retry.cap = duration::max() backs off forever, never 
   }
   b.jobs.send(job{1, ""});
   int calls = 0;
-  herald::worker w(b.jobs, [&](const job&) {
-    ++calls;
-    throw std::runtime_error("down");
-  }, options);
+  herald::worker w(
+      b.jobs,
+      [&](const job&) {
+        ++calls;
+        throw std::runtime_error("down");
+      },
+      options);
   herald::time_point now = b.clock.now();
   // Each retry is due later than the last: no hot loop, whatever the attempt.
   for (int i = 0; i < 40; ++i) {
@@ -167,9 +182,10 @@ TEMPLATE_TEST_CASE("queue: retry.cap = duration::max() backs off forever, never 
   CHECK(calls == 1);
 }
 
-TEMPLATE_TEST_CASE("queue: send refuses what its workers could not decode; raised limits carry "
-                   "it to the handler",
-                   "[queue][conformance][limits][reliability]", QUEUE_STORES) {
+TEMPLATE_TEST_CASE(
+    "queue: send refuses what its workers could not decode; raised limits carry "
+    "it to the handler",
+    "[queue][conformance][limits][reliability]", QUEUE_STORES) {
   bench<TestType> b;
   const std::string huge(2 << 20, 'x');
   try {
@@ -185,7 +201,8 @@ TEMPLATE_TEST_CASE("queue: send refuses what its workers could not decode; raise
   herald::queue<job, decltype(b.fixture.store)> big(b.fixture.store, "big", roomy);
   big.send(job{2, huge});
   std::size_t seen = 0;
-  herald::worker w(big, [&](const job& j) { seen = j.group.size(); }, b.exact());
+  herald::worker w(
+      big, [&](const job& j) { seen = j.group.size(); }, b.exact());
   CHECK(w.run_once(b.clock.now()) == 1);
   CHECK(seen == huge.size());
   CHECK(big.stats().dead_lettered == 0);
@@ -198,7 +215,8 @@ TEMPLATE_TEST_CASE("queue: delay", "[queue][conformance]", QUEUE_STORES) {
   b.jobs.send(job{1, ""}, later);
   b.jobs.send(job{2, ""});
   std::vector<int> handled;
-  herald::worker w(b.jobs, [&](const job& j) { handled.push_back(j.n); }, b.exact());
+  herald::worker w(
+      b.jobs, [&](const job& j) { handled.push_back(j.n); }, b.exact());
   CHECK(w.run_once(b.clock.now()) == 1);
   CHECK(b.jobs.stats().delayed == 1);
   CHECK(w.run_once(b.clock.now() + 9999ms) == 0);
@@ -255,10 +273,13 @@ TEMPLATE_TEST_CASE("queue: the backoff schedule, at exact times", "[queue][confo
   options.on_failure = [&](const herald::worker_failure& f) {
     if (!f.dead_lettered) retry_at.push_back(f.retry_at);
   };
-  herald::worker w(b.jobs, [&](const job&) {
-    attempts.push_back(b.clock.now());
-    throw std::runtime_error("printer on fire");
-  }, options);
+  herald::worker w(
+      b.jobs,
+      [&](const job&) {
+        attempts.push_back(b.clock.now());
+        throw std::runtime_error("printer on fire");
+      },
+      options);
   // Failures 1, 2, 3 wait 1 s, 2 s, 4 s; the 4th attempt is the last.
   const std::vector<herald::time_point> due{t0, t0 + 1s, t0 + 3s, t0 + 7s};
   for (auto at : due) {
@@ -288,7 +309,8 @@ TEMPLATE_TEST_CASE("queue: full jitter stays within the exponential ceiling",
   std::vector<herald::duration> waits;
   herald::time_point now = b.clock.now();
   options.on_failure = [&](const herald::worker_failure& f) { waits.push_back(f.retry_at - now); };
-  herald::worker w(b.jobs, [](const job&) { throw std::runtime_error("no"); }, options);
+  herald::worker w(
+      b.jobs, [](const job&) { throw std::runtime_error("no"); }, options);
   for (int i = 0; i < 6; ++i) {
     REQUIRE(w.run_once(now) == 1);
     now += 1h;
@@ -314,10 +336,13 @@ TEMPLATE_TEST_CASE("queue: permanent_failure and undecodable messages are dead-l
   b.fixture.store.enqueue(tx, "jobs", std::span(&garbage, 1), b.clock.now(), 5min);
   tx.commit();
   int calls = 0;
-  herald::worker w(b.jobs, [&](const job&) {
-    ++calls;
-    throw herald::permanent_failure("customer 7 does not exist");
-  }, b.exact());
+  herald::worker w(
+      b.jobs,
+      [&](const job&) {
+        ++calls;
+        throw herald::permanent_failure("customer 7 does not exist");
+      },
+      b.exact());
   CHECK(w.run_once(b.clock.now()) == 1);
   CHECK(w.run_once(b.clock.now()) == 1);
   CHECK(calls == 1);
@@ -336,11 +361,15 @@ TEMPLATE_TEST_CASE("queue: redrive resets attempts; purge empties the dead-lette
   for (int i = 0; i < 3; ++i) b.jobs.send(job{i, ""});
   bool broken = true;
   std::vector<int> done;
-  herald::worker w(b.jobs, [&](const job& j) {
-    if (broken) throw herald::permanent_failure("down");
-    done.push_back(j.n);
-  }, b.exact());
-  while (w.run_once(b.clock.now()) > 0) {}
+  herald::worker w(
+      b.jobs,
+      [&](const job& j) {
+        if (broken) throw herald::permanent_failure("down");
+        done.push_back(j.n);
+      },
+      b.exact());
+  while (w.run_once(b.clock.now()) > 0) {
+  }
   auto dead = b.jobs.dead_letters();
   REQUIRE(dead.size() == 3);
   CHECK(b.jobs.stats().dead_lettered == 3);
@@ -354,12 +383,14 @@ TEMPLATE_TEST_CASE("queue: redrive resets attempts; purge empties the dead-lette
   CHECK(leased[0].id == dead[1].id);
   CHECK(b.fixture.store.ack("jobs", leased[0]));
   CHECK(b.jobs.redrive_all() == 2);
-  while (w.run_once(b.clock.now()) > 0) {}
+  while (w.run_once(b.clock.now()) > 0) {
+  }
   CHECK(done == std::vector<int>{0, 2});
   CHECK(b.jobs.dead_letters().empty());
   broken = true;
   b.jobs.send(job{5, ""});
-  while (w.run_once(b.clock.now()) > 0) {}
+  while (w.run_once(b.clock.now()) > 0) {
+  }
   CHECK(b.jobs.purge_dead_letters() == 1);
   CHECK(b.jobs.dead_letters().empty());
   CHECK(b.jobs.stats().dead_lettered == 0);
@@ -375,7 +406,8 @@ TEMPLATE_TEST_CASE("queue: a message whose holders keep dying is dead-lettered a
     b.clock.advance(30s);
   }
   int calls = 0;
-  herald::worker w(b.jobs, [&](const job&) { ++calls; }, b.exact(3));
+  herald::worker w(
+      b.jobs, [&](const job&) { ++calls; }, b.exact(3));
   CHECK(w.run_once(b.clock.now()) == 1);
   CHECK(calls == 0);
   auto dead = b.jobs.dead_letters();
@@ -416,8 +448,10 @@ TEMPLATE_TEST_CASE("queue: send_batch keeps send order and refuses a deduplicati
   std::vector<int> handled;
   auto options = b.exact();
   options.concurrency = 16;
-  herald::worker w(b.jobs, [&](const job& j) { handled.push_back(j.n); }, options);
-  while (w.run_once(b.clock.now()) > 0) {}
+  herald::worker w(
+      b.jobs, [&](const job& j) { handled.push_back(j.n); }, options);
+  while (w.run_once(b.clock.now()) > 0) {
+  }
   REQUIRE(handled.size() == 100);
   for (int i = 0; i < 100; ++i) CHECK(handled[static_cast<std::size_t>(i)] == i);
 }
@@ -548,7 +582,8 @@ TEMPLATE_TEST_CASE("queue: a lease that ended by acking is never reported as los
   options.poll_interval = 1ms;
   options.concurrency = 2;
   options.on_error = [&](const std::exception&) { reports.fetch_add(1); };
-  herald::worker w(jobs, [&](const job&) { handled.fetch_add(1); }, options);
+  herald::worker w(
+      jobs, [&](const job&) { handled.fetch_add(1); }, options);
   w.start();
   for (int i = 0; i < 3000 && handled.load() < count; ++i) std::this_thread::sleep_for(10ms);
   w.stop();
@@ -567,12 +602,17 @@ TEMPLATE_TEST_CASE("queue: callbacks that throw on a worker thread do not end th
   options.retry.base = 1ms;
   options.retry.cap = 1ms;
   options.retry.max_attempts = 2;
-  options.on_failure = [](const herald::worker_failure&) { throw std::runtime_error("on_failure"); };
+  options.on_failure = [](const herald::worker_failure&) {
+    throw std::runtime_error("on_failure");
+  };
   options.on_error = [](const std::exception&) { throw std::runtime_error("on_error"); };
-  herald::worker w(jobs, [&](const job&) {
-    attempts.fetch_add(1);
-    throw std::runtime_error("handler");
-  }, options);
+  herald::worker w(
+      jobs,
+      [&](const job&) {
+        attempts.fetch_add(1);
+        throw std::runtime_error("handler");
+      },
+      options);
   w.start();
   for (int i = 0; i < 3000 && jobs.stats().dead_lettered < 5; ++i) std::this_thread::sleep_for(5ms);
   w.stop();
@@ -580,8 +620,8 @@ TEMPLATE_TEST_CASE("queue: callbacks that throw on a worker thread do not end th
   CHECK(attempts.load() == 10);
 }
 
-TEMPLATE_TEST_CASE("queue: start/stop drains the handler in flight", "[queue][conformance][threads]",
-                   QUEUE_STORES) {
+TEMPLATE_TEST_CASE("queue: start/stop drains the handler in flight",
+                   "[queue][conformance][threads]", QUEUE_STORES) {
   TestType fixture;
   herald::queue<job, decltype(fixture.store)> jobs(fixture.store, "jobs");
   jobs.send(job{1, ""});
@@ -589,11 +629,14 @@ TEMPLATE_TEST_CASE("queue: start/stop drains the handler in flight", "[queue][co
   std::atomic<bool> finished{false};
   herald::worker_options options;
   options.poll_interval = 1ms;
-  herald::worker w(jobs, [&](const job&) {
-    started = true;
-    std::this_thread::sleep_for(100ms);
-    finished = true;
-  }, options);
+  herald::worker w(
+      jobs,
+      [&](const job&) {
+        started = true;
+        std::this_thread::sleep_for(100ms);
+        finished = true;
+      },
+      options);
   w.start();
   while (!started.load()) std::this_thread::sleep_for(1ms);
   w.stop();
@@ -607,8 +650,14 @@ TEMPLATE_TEST_CASE("queue: a send from a handler is caused by the handled messag
   bench<TestType> b;
   auto first = b.jobs.send(job{1, ""});
   herald::queue<job, decltype(b.fixture.store)> follow_ups(
-      b.fixture.store, "follow-ups", herald::queue_options{.source = "/test", .clock = [&] { return b.clock.now(); }});
-  herald::worker w(b.jobs, [&](const job& j) { follow_ups.send(job{j.n + 1, ""}); }, b.exact());
+      b.fixture.store, "follow-ups",
+      herald::queue_options{.source = "/test", .clock = [&] { return b.clock.now(); }});
+  herald::worker w(
+      b.jobs,
+      [&](const job& j) {
+        follow_ups.send(job{j.n + 1, ""});
+      },
+      b.exact());
   CHECK(w.run_once(b.clock.now()) == 1);
   auto leased = b.fixture.store.lease("follow-ups", 1, b.clock.now() + 1h, 30s);
   REQUIRE(leased.size() == 1);

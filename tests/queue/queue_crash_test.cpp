@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Durability across crashes: worker processes are killed with SIGKILL at
 // random moments and restarted; every message must still be handled.
-#include <herald/queue/queue.hpp>
-#include <herald/store/sqlite_store.hpp>
-
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -12,6 +9,8 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <herald/queue/queue.hpp>
+#include <herald/sqlite/sqlite_store.hpp>
 #include <map>
 #include <random>
 #include <string>
@@ -169,10 +168,11 @@ TEST_CASE("sqlite queue: two worker processes on one file share the work",
       }
     }
   }
-  std::printf("two processes: %d messages, split %d / %d, lost %d, handled by both in one "
-              "visibility window %d\n",
-              messages, by_process.size() > 0 ? by_process.begin()->second : 0,
-              by_process.size() > 1 ? std::next(by_process.begin())->second : 0, lost, overlapping);
+  std::printf(
+      "two processes: %d messages, split %d / %d, lost %d, handled by both in one "
+      "visibility window %d\n",
+      messages, by_process.size() > 0 ? by_process.begin()->second : 0,
+      by_process.size() > 1 ? std::next(by_process.begin())->second : 0, lost, overlapping);
   CHECK(lost == 0);
   CHECK(overlapping == 0);
   CHECK(by_process.size() == 2);  // both did some of the work

@@ -1,9 +1,5 @@
 // SPDX-License-Identifier: MIT
 // What only the SQLite store has: its schema versions and its faults.
-#include <herald/queue/queue.hpp>
-#include <herald/queue/worker.hpp>
-#include <herald/store/sqlite_store.hpp>
-
 #include <sqlite3.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -16,6 +12,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <herald/queue/queue.hpp>
+#include <herald/queue/worker.hpp>
+#include <herald/sqlite/sqlite_store.hpp>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,7 +32,9 @@ namespace {
 // A second connection to the file, as another process would have.
 class raw_connection {
  public:
-  explicit raw_connection(const std::string& path) { REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK); }
+  explicit raw_connection(const std::string& path) {
+    REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
+  }
   ~raw_connection() { sqlite3_close(db_); }
   raw_connection(const raw_connection&) = delete;
   raw_connection& operator=(const raw_connection&) = delete;
@@ -91,8 +92,9 @@ TEST_CASE("sqlite store: a version 1 file is migrated and keeps its messages", "
   }
   {  // what version 1 had: no deduplication table, no group index
     raw_connection old(db.path());
-    old.exec("DROP TABLE herald_dedup; DROP INDEX herald_queue_groups; "
-             "UPDATE herald_schema SET version = 1");
+    old.exec(
+        "DROP TABLE herald_dedup; DROP INDEX herald_queue_groups; "
+        "UPDATE herald_schema SET version = 1");
   }
   herald::sqlite_store store(db.path());
   CHECK(raw_connection(db.path()).scalar("SELECT version FROM herald_schema") ==
@@ -104,7 +106,8 @@ TEST_CASE("sqlite store: a version 1 file is migrated and keeps its messages", "
   CHECK(jobs.send(job{9, ""}, once).duplicate);
   std::vector<int> handled;
   herald::worker w(jobs, [&](const job& j) { handled.push_back(j.n); });
-  while (w.run_once(std::chrono::system_clock::now()) > 0) {}
+  while (w.run_once(std::chrono::system_clock::now()) > 0) {
+  }
   CHECK(handled == std::vector<int>{7, 8});
 }
 
@@ -139,7 +142,8 @@ TEST_CASE("sqlite store: a full database refuses sends, loses nothing, and work 
   CHECK(jobs.stats().depth == 20);  // the failed batch left nothing behind, lost nothing
   std::vector<int> handled;
   herald::worker w(jobs, [&](const job& j) { handled.push_back(j.n); });
-  while (w.run_once(std::chrono::system_clock::now()) > 0) {}
+  while (w.run_once(std::chrono::system_clock::now()) > 0) {
+  }
   CHECK(handled.size() == 20);
   sqlite3_exec(store.connection(), "PRAGMA max_page_count = 1073741823", nullptr, nullptr, nullptr);
   CHECK(jobs.send_batch(big).size() == 2000);
@@ -170,7 +174,8 @@ TEST_CASE("sqlite store: a lock held past the busy timeout gives a clear error; 
     std::lock_guard lock(mutex);
     errors.push_back(ex.what());
   };
-  herald::worker w(jobs, [&](const job&) { handled.fetch_add(1); }, worker_options);
+  herald::worker w(
+      jobs, [&](const job&) { handled.fetch_add(1); }, worker_options);
   w.start();
   std::this_thread::sleep_for(400ms);  // the worker meets the lock, reports, and waits
   CHECK(handled.load() == 0);
@@ -233,9 +238,10 @@ TEST_CASE("sqlite store: six processes opening one new file at once all succeed"
   }
 }
 
-TEST_CASE("sqlite store: a file deleted while open fails loudly instead of taking sends that "
-          "would vanish",
-          "[queue][sqlite][reliability]") {
+TEST_CASE(
+    "sqlite store: a file deleted while open fails loudly instead of taking sends that "
+    "would vanish",
+    "[queue][sqlite][reliability]") {
   herald_test::temp_db db;
   herald::sqlite_store store(db.path());
   herald::queue<job, herald::sqlite_store> jobs(store, "jobs");
@@ -244,12 +250,14 @@ TEST_CASE("sqlite store: a file deleted while open fails loudly instead of takin
   auto e = store_error_of([&] { jobs.send(job{2, ""}); });
   CHECK(e.code() == herald::errc::storage_lost);
   CHECK_FALSE(e.transient());
-  CHECK_THAT(std::string(e.what()), herald_test::contains("deleted or replaced while the store had it open"));
+  CHECK_THAT(std::string(e.what()),
+             herald_test::contains("deleted or replaced while the store had it open"));
   CHECK(store_error_of([&] { (void)jobs.stats(); }).code() == herald::errc::storage_lost);
   // A worker stops and says why, rather than leasing from a file nobody will see again.
   herald::worker_options options;
   options.on_error = [](const std::exception&) {};
-  herald::worker w(jobs, [](const job&) {}, options);
+  herald::worker w(
+      jobs, [](const job&) {}, options);
   w.start();
   for (int i = 0; i < 500 && w.stop_reason().empty(); ++i) std::this_thread::sleep_for(10ms);
   w.stop();
@@ -290,7 +298,8 @@ class small_filesystem {
   explicit small_filesystem(const char* size) {
     dir_ = std::filesystem::temp_directory_path() / ("herald-tmpfs-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
-    mounted_ = ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, (std::string("size=") + size).c_str()) == 0;
+    mounted_ =
+        ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, (std::string("size=") + size).c_str()) == 0;
   }
   ~small_filesystem() {
     if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
@@ -309,9 +318,10 @@ class small_filesystem {
 
 }  // namespace
 
-TEST_CASE("sqlite store: on a really full disk sends are refused and workers still drain "
-          "everything",
-          "[queue][sqlite][reliability]") {
+TEST_CASE(
+    "sqlite store: on a really full disk sends are refused and workers still drain "
+    "everything",
+    "[queue][sqlite][reliability]") {
   small_filesystem disk("3m");
   if (!disk.mounted()) {
     const char* ci = std::getenv("CI");
@@ -339,7 +349,8 @@ TEST_CASE("sqlite store: on a really full disk sends are refused and workers sti
   herald::worker_options worker_options;
   worker_options.on_error = [&](const std::exception& e) { errors.push_back(e.what()); };
   int handled = 0;
-  herald::worker w(jobs, [&](const job&) { ++handled; }, worker_options);
+  herald::worker w(
+      jobs, [&](const job&) { ++handled; }, worker_options);
   for (int i = 0; i < 10 * sent && handled < sent; ++i) {
     try {
       w.run_once(jobs.now());

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #include <herald/routing/event_pattern.hpp>
-
 #include <limits>
 #include <string>
 #include <vector>
@@ -29,17 +28,17 @@ TEST_CASE("exact values: strings, numbers, booleans and null, with strict types"
   check_cases({
       {R"({"source":["shop"]})", R"({"source":"shop"})", true},
       {R"({"source":["shop"]})", R"({"source":"shops"})", false},
-      {R"({"source":["shop","mail"]})", R"({"source":"mail"})", true},   // OR within a field
+      {R"({"source":["shop","mail"]})", R"({"source":"mail"})", true},  // OR within a field
       {R"({"n":[5]})", R"({"n":5})", true},
-      {R"({"n":[5]})", R"({"n":5.0})", true},                            // 5 equals 5.0
+      {R"({"n":[5]})", R"({"n":5.0})", true},  // 5 equals 5.0
       {R"({"n":[5.0]})", R"({"n":5})", true},
-      {R"({"n":[5]})", R"({"n":"5"})", false},                           // strict types
+      {R"({"n":[5]})", R"({"n":"5"})", false},  // strict types
       {R"({"n":["5"]})", R"({"n":5})", false},
       {R"({"b":[true]})", R"({"b":true})", true},
       {R"({"b":[true]})", R"({"b":"true"})", false},
       {R"({"b":[false]})", R"({"b":true})", false},
       {R"({"x":[null]})", R"({"x":null})", true},
-      {R"({"x":[null]})", R"({})", false},                               // null is not missing
+      {R"({"x":[null]})", R"({})", false},  // null is not missing
       {R"({"x":[null]})", R"({"x":0})", false},
       {R"({"source":["shop"]})", R"({})", false},
       {R"({"source":["shop"]})", R"({"source":{"name":"shop"}})", false},
@@ -66,7 +65,7 @@ TEST_CASE("an array in the event matches when any element matches", "[routing]")
       {R"({"resources":["arn:2"]})", R"({"resources":["arn:0","arn:1"]})", false},
       {R"({"tags":[{"prefix":"prod-"}]})", R"({"tags":["dev-a","prod-b"]})", true},
       {R"({"n":[{"numeric":[">",10]}]})", R"({"n":[1,2,30]})", true},
-      {R"({"n":[{"numeric":[">",10]}]})", R"({"n":[[1],[2,[30]]]})", true},   // flattened
+      {R"({"n":[{"numeric":[">",10]}]})", R"({"n":[[1],[2,[30]]]})", true},  // flattened
       {R"({"n":[1]})", R"({"n":[]})", false},
   });
 }
@@ -74,12 +73,16 @@ TEST_CASE("an array in the event matches when any element matches", "[routing]")
 TEST_CASE("fields matched inside an array of objects must come from the same element",
           "[routing]") {
   check_cases({
-      {R"({"lines":{"sku":["A"],"qty":[2]}})", R"({"lines":[{"sku":"A","qty":2},{"sku":"B","qty":1}]})", true},
-      {R"({"lines":{"sku":["A"],"qty":[1]}})", R"({"lines":[{"sku":"A","qty":2},{"sku":"B","qty":1}]})", false},
+      {R"({"lines":{"sku":["A"],"qty":[2]}})",
+       R"({"lines":[{"sku":"A","qty":2},{"sku":"B","qty":1}]})", true},
+      {R"({"lines":{"sku":["A"],"qty":[1]}})",
+       R"({"lines":[{"sku":"A","qty":2},{"sku":"B","qty":1}]})", false},
       {R"({"a":{"b":{"c":[1],"d":[2]}}})", R"({"a":[{"b":[{"c":1},{"d":2}]}]})", false},
       {R"({"a":{"b":{"c":[1],"d":[2]}}})", R"({"a":[{"b":[{"c":1,"d":2}]}]})", true},
-      {R"({"a":{"b":{"c":[1]},"d":[2]}})", R"({"a":[{"b":[{"c":1}],"d":3},{"b":[{"c":2}],"d":2}]})", false},
-      {R"({"a":{"b":{"c":[1]},"d":[2]}})", R"({"a":[{"b":[{"c":2}],"d":3},{"b":[{"c":1}],"d":2}]})", true},
+      {R"({"a":{"b":{"c":[1]},"d":[2]}})", R"({"a":[{"b":[{"c":1}],"d":3},{"b":[{"c":2}],"d":2}]})",
+       false},
+      {R"({"a":{"b":{"c":[1]},"d":[2]}})", R"({"a":[{"b":[{"c":2}],"d":3},{"b":[{"c":1}],"d":2}]})",
+       true},
   });
 }
 
@@ -87,7 +90,7 @@ TEST_CASE("prefix and suffix, plain and ignoring case", "[routing]") {
   check_cases({
       {R"({"time":[{"prefix":"2026-11"}]})", R"({"time":"2026-11-23T10:00:00Z"})", true},
       {R"({"time":[{"prefix":"2026-11"}]})", R"({"time":"2026-12-01T10:00:00Z"})", false},
-      {R"({"n":[{"prefix":"1"}]})", R"({"n":12})", false},                   // strings only
+      {R"({"n":[{"prefix":"1"}]})", R"({"n":12})", false},  // strings only
       {R"({"id":[{"prefix":{"equals-ignore-case":"SENSOR-"}}]})", R"({"id":"sensor-7"})", true},
       {R"({"id":[{"prefix":{"equals-ignore-case":"SENSOR-"}}]})", R"({"id":"sens"})", false},
       {R"({"file":[{"suffix":".png"}]})", R"({"file":"cat.png"})", true},
@@ -116,13 +119,13 @@ TEST_CASE("wildcard, with escapes", "[routing]") {
       {R"({"s":[{"wildcard":"img-*"}]})", R"({"s":"img-1"})", true},
       {R"({"s":[{"wildcard":"*-*-*"}]})", R"({"s":"a-b-c"})", true},
       {R"({"s":[{"wildcard":"*-*-*"}]})", R"({"s":"a-b"})", false},
-      {R"({"s":[{"wildcard":"ab*ba"}]})", R"({"s":"aba"})", false},             // no overlap
+      {R"({"s":[{"wildcard":"ab*ba"}]})", R"({"s":"aba"})", false},  // no overlap
       {R"({"s":[{"wildcard":"ab*ba"}]})", R"({"s":"abba"})", true},
       {R"({"s":[{"wildcard":"exact"}]})", R"({"s":"exact"})", true},
       {R"({"s":[{"wildcard":"exact"}]})", R"({"s":"exactly"})", false},
-      {R"({"s":[{"wildcard":"a\\*b"}]})", R"({"s":"a*b"})", true},              // escaped star
+      {R"({"s":[{"wildcard":"a\\*b"}]})", R"({"s":"a*b"})", true},  // escaped star
       {R"({"s":[{"wildcard":"a\\*b"}]})", R"({"s":"axb"})", false},
-      {R"({"s":[{"wildcard":"a\\\\*"}]})", R"({"s":"a\\xyz"})", true},          // escaped backslash
+      {R"({"s":[{"wildcard":"a\\\\*"}]})", R"({"s":"a\\xyz"})", true},  // escaped backslash
       {R"({"s":[{"wildcard":"*"}]})", R"({"s":5})", false},
   });
 }
@@ -132,24 +135,25 @@ TEST_CASE("anything-but: values, lists, and its prefix, suffix, ignore-case and 
   check_cases({
       {R"({"state":[{"anything-but":"initializing"}]})", R"({"state":"running"})", true},
       {R"({"state":[{"anything-but":"initializing"}]})", R"({"state":"initializing"})", false},
-      {R"({"state":[{"anything-but":"initializing"}]})", R"({})", false},      // needs a value
+      {R"({"state":[{"anything-but":"initializing"}]})", R"({})", false},  // needs a value
       {R"({"state":[{"anything-but":["stopped","overloaded"]}]})", R"({"state":"stopped"})", false},
       {R"({"state":[{"anything-but":["stopped","overloaded"]}]})", R"({"state":"ok"})", true},
       {R"({"x":[{"anything-but":123}]})", R"({"x":123.0})", false},
       {R"({"x":[{"anything-but":123}]})", R"({"x":124})", true},
       {R"({"x":[{"anything-but":[100,200,300]}]})", R"({"x":200})", false},
       {R"({"x":[{"anything-but":[100,200,300]}]})", R"({"x":250})", true},
-      {R"({"x":[{"anything-but":"5"}]})", R"({"x":5})", true},                  // strict types
+      {R"({"x":[{"anything-but":"5"}]})", R"({"x":5})", true},  // strict types
       {R"({"s":[{"anything-but":{"prefix":"init"}}]})", R"({"s":"initializing"})", false},
       {R"({"s":[{"anything-but":{"prefix":"init"}}]})", R"({"s":"running"})", true},
       {R"({"s":[{"anything-but":{"suffix":".tmp"}}]})", R"({"s":"a.tmp"})", false},
       {R"({"s":[{"anything-but":{"suffix":".tmp"}}]})", R"({"s":"a.txt"})", true},
-      {R"({"s":[{"anything-but":{"equals-ignore-case":["OFF","idle"]}}]})", R"({"s":"off"})", false},
+      {R"({"s":[{"anything-but":{"equals-ignore-case":["OFF","idle"]}}]})", R"({"s":"off"})",
+       false},
       {R"({"s":[{"anything-but":{"equals-ignore-case":"off"}}]})", R"({"s":"ON"})", true},
       {R"({"s":[{"anything-but":{"wildcard":"*.tmp"}}]})", R"({"s":"x.tmp"})", false},
       {R"({"s":[{"anything-but":{"wildcard":["*.tmp","*.bak"]}}]})", R"({"s":"x.bak"})", false},
       {R"({"s":[{"anything-but":{"wildcard":"*.tmp"}}]})", R"({"s":"x.txt"})", true},
-      {R"({"s":[{"anything-but":"a"}]})", R"({"s":["a","b"]})", true},          // any element
+      {R"({"s":[{"anything-but":"a"}]})", R"({"s":["a","b"]})", true},  // any element
       {R"({"s":[{"anything-but":"a"}]})", R"({"s":["a"]})", false},
   });
 }
@@ -164,7 +168,7 @@ TEST_CASE("numeric ranges", "[routing]") {
       {R"({"d":[{"numeric":["<",10]}]})", R"({"d":-1e9})", true},
       {R"({"x":[{"numeric":["=",3.018e2]}]})", R"({"x":301.8})", true},
       {R"({"x":[{"numeric":["=",301.8]}]})", R"({"x":301.9})", false},
-      {R"({"x":[{"numeric":[">",1]}]})", R"({"x":"2"})", false},               // numbers only
+      {R"({"x":[{"numeric":[">",1]}]})", R"({"x":"2"})", false},  // numbers only
   });
 }
 
@@ -175,10 +179,10 @@ TEST_CASE("exists: true needs a leaf value, false matches only its absence", "[r
       {R"({"c":[{"exists":true}]})", R"({})", false},
       {R"({"c":[{"exists":false}]})", R"({})", true},
       {R"({"c":[{"exists":false}]})", R"({"c":5})", false},
-      {R"({"c":[{"exists":false}]})", R"({"c":{"c1":100}})", true},   // not a leaf
+      {R"({"c":[{"exists":false}]})", R"({"c":{"c1":100}})", true},  // not a leaf
       {R"({"c":[{"exists":true}]})", R"({"c":{"c1":100}})", false},
       {R"({"c":[{"exists":false}]})", R"({"c":[]})", true},
-      {R"({"d":{"c":[{"exists":false}]}})", R"({})", true},           // nested, parent missing
+      {R"({"d":{"c":[{"exists":false}]}})", R"({})", true},  // nested, parent missing
       {R"({"d":{"c":[{"exists":false}]}})", R"({"d":[{"c":1},{"e":2}]})", true},
       {R"({"d":{"c":[{"exists":false}]}})", R"({"d":[{"c":1}]})", false},
   });
@@ -195,7 +199,8 @@ TEST_CASE("cidr blocks, IPv4 and IPv6", "[routing]") {
       {R"({"ip":[{"cidr":"2001:db8::/32"}]})", R"({"ip":"2001:db8:1::5"})", true},
       {R"({"ip":[{"cidr":"2001:db8::/32"}]})", R"({"ip":"2001:db9::5"})", false},
       {R"({"ip":[{"cidr":"::1/128"}]})", R"({"ip":"0:0:0:0:0:0:0:1"})", true},
-      // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 §2.5.5.2); EventBridge says nothing.
+      // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 §2.5.5.2); EventBridge says
+      // nothing.
       {R"({"ip":[{"cidr":"10.0.0.0/24"}]})", R"({"ip":"::ffff:10.0.0.1"})", true},
       {R"({"ip":[{"cidr":"10.0.0.0/24"}]})", R"({"ip":"2001:db8::1"})", false},
       {R"({"ip":[{"cidr":"10.0.0.0/24"}]})", R"({"ip":"not an ip"})", false},
@@ -248,11 +253,14 @@ TEST_CASE("invalid patterns are refused at parse time, naming the path", "[routi
       {R"({"a":[{"wildcard":"a\\b"}]})", "a[0].wildcard", "backslash"},
       {R"({"a":[{"wildcard":"a\\"}]})", "a[0].wildcard", "backslash"},
       {R"({"a":[{"anything-but":[]}]})", "a[0].anything-but", "non-empty"},
-      {R"({"a":[{"anything-but":["x",1]}]})", "a[0].anything-but[1]", "only strings or only numbers"},
+      {R"({"a":[{"anything-but":["x",1]}]})", "a[0].anything-but[1]",
+       "only strings or only numbers"},
       {R"({"a":[{"anything-but":true}]})", "a[0].anything-but", "anything-but takes"},
-      {R"({"a":[{"anything-but":{"numeric":[">",1]}}]})", "a[0].anything-but.numeric", "cannot hold 'numeric'"},
+      {R"({"a":[{"anything-but":{"numeric":[">",1]}}]})", "a[0].anything-but.numeric",
+       "cannot hold 'numeric'"},
       {R"({"a":[{"anything-but":{"prefix":1}}]})", "a[0].anything-but.prefix", "takes a string"},
-      {R"({"a":[{"anything-but":{"wildcard":"**"}}]})", "a[0].anything-but.wildcard", "consecutive"},
+      {R"({"a":[{"anything-but":{"wildcard":"**"}}]})", "a[0].anything-but.wildcard",
+       "consecutive"},
       {R"({"a":[{"numeric":[]}]})", "a[0].numeric", "numeric takes"},
       {R"({"a":[{"numeric":[">"]}]})", "a[0].numeric", "numeric takes"},
       {R"({"a":[{"numeric":[">","1"]}]})", "a[0].numeric[1]", "with a number"},
@@ -271,7 +279,8 @@ TEST_CASE("invalid patterns are refused at parse time, naming the path", "[routi
       {R"({"$or":{"a":[1]}})", "$or", "at least two"},
       {R"({"$or":[{"a":[1]},{}]})", "$or[1]", "at least one field"},
       {R"({"$or":[{"a":[1]},"b"]})", "$or[1]", "must be an object"},
-      {R"({"d":{"$or":[{"a":[1]},{"b":[{"exists":1}]}]}})", "d.$or[1].b[0].exists", "true or false"},
+      {R"({"d":{"$or":[{"a":[1]},{"b":[{"exists":1}]}]}})", "d.$or[1].b[0].exists",
+       "true or false"},
   };
   for (const auto& c : cases) {
     INFO("pattern: " << c.pattern);
@@ -282,10 +291,12 @@ TEST_CASE("invalid patterns are refused at parse time, naming the path", "[routi
       CHECK(e.path() == c.path);
       CHECK(e.code() == herald::errc::invalid_pattern);
       CHECK_THAT(e.what(), herald_test::contains(c.says));
-      CHECK_THAT(e.what(), herald_test::contains(std::string("at '") + (*c.path ? c.path : "$") + "'"));
+      CHECK_THAT(e.what(),
+                 herald_test::contains(std::string("at '") + (*c.path ? c.path : "$") + "'"));
     }
   }
-  CHECK_THROWS_AS(herald::event_pattern::parse(std::string_view("{not json")), herald::pattern_error);
+  CHECK_THROWS_AS(herald::event_pattern::parse(std::string_view("{not json")),
+                  herald::pattern_error);
 }
 
 TEST_CASE("a pattern parses from a literal, a std::string, a string_view or a json", "[routing]") {
@@ -378,9 +389,10 @@ TEST_CASE("a pattern too large to match cheaply is refused at parse time",
              herald_test::contains("more than 10000"));
 }
 
-TEST_CASE("matching an event of 100,000 nested arrays neither crashes nor looks past the nesting "
-          "limit",
-          "[routing][pattern][reliability]") {
+TEST_CASE(
+    "matching an event of 100,000 nested arrays neither crashes nor looks past the nesting "
+    "limit",
+    "[routing][pattern][reliability]") {
   nlohmann::json event = {{"detail", {{"n", nested_arrays(100000)}}}};
   auto leaf = herald::event_pattern::parse(R"({"detail": {"n": [1]}})");
   auto nested = herald::event_pattern::parse(R"({"detail": {"n": {"m": [1]}}})");

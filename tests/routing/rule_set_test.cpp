@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #include <herald/routing/rule_set.hpp>
-
 #include <random>
 #include <string>
 #include <vector>
@@ -26,9 +25,11 @@ class generator {
     if (chance(70)) {
       nlohmann::json data = nlohmann::json::object();
       if (chance(70)) data["room"] = leaf_value("room");
-      if (chance(70)) data["level"] = chance(20) ? nlohmann::json::array({leaf_value("n"), leaf_value("n")})
-                                                 : leaf_value("n");
-      if (chance(30)) data["tags"] = nlohmann::json::array({leaf_value("room"), leaf_value("type")});
+      if (chance(70))
+        data["level"] = chance(20) ? nlohmann::json::array({leaf_value("n"), leaf_value("n")})
+                                   : leaf_value("n");
+      if (chance(30))
+        data["tags"] = nlohmann::json::array({leaf_value("room"), leaf_value("type")});
       e["data"] = data;
     }
     return e;
@@ -50,8 +51,8 @@ class generator {
       ++fields;
     }
     if (chance(20)) {
-      p["$or"] = nlohmann::json::array({{{"type", leaf_pattern("type")}},
-                                        {{"n", leaf_pattern("n")}}});
+      p["$or"] =
+          nlohmann::json::array({{{"type", leaf_pattern("type")}}, {{"n", leaf_pattern("n")}}});
       ++fields;
     }
     if (fields == 0) p["type"] = leaf_pattern("type");
@@ -73,14 +74,26 @@ class generator {
     int count = 1 + pick(2);
     for (int i = 0; i < count; ++i) {
       switch (pick(7)) {
-        case 0: case 1: case 2: alternatives.push_back(leaf_value(field)); break;  // exact
-        case 3: alternatives.push_back({{"exists", chance(50)}}); break;
-        case 4: alternatives.push_back({{"anything-but", leaf_value(field)}}); break;
-        case 5:
-          if (field == "n") alternatives.push_back({{"numeric", {">", pick(5)}}});
-          else alternatives.push_back({{"prefix", "a"}});
+        case 0:
+        case 1:
+        case 2:
+          alternatives.push_back(leaf_value(field));
+          break;  // exact
+        case 3:
+          alternatives.push_back({{"exists", chance(50)}});
           break;
-        default: alternatives.push_back({{"equals-ignore-case", "ALPHA"}}); break;
+        case 4:
+          alternatives.push_back({{"anything-but", leaf_value(field)}});
+          break;
+        case 5:
+          if (field == "n")
+            alternatives.push_back({{"numeric", {">", pick(5)}}});
+          else
+            alternatives.push_back({{"prefix", "a"}});
+          break;
+        default:
+          alternatives.push_back({{"equals-ignore-case", "ALPHA"}});
+          break;
       }
     }
     return alternatives;
@@ -91,10 +104,12 @@ class generator {
 
 }  // namespace
 
-TEST_CASE("rule_set returns every matching rule's target, in the order added", "[routing][rule_set]") {
+TEST_CASE("rule_set returns every matching rule's target, in the order added",
+          "[routing][rule_set]") {
   herald::rule_set<std::string> rules;
   rules.add(pattern(R"({"type":["door.opened"]})"), "door");
-  rules.add(pattern(R"({"type":["door.opened","door.closed"],"data":{"room":["hall"]}})"), "hall door");
+  rules.add(pattern(R"({"type":["door.opened","door.closed"],"data":{"room":["hall"]}})"),
+            "hall door");
   rules.add(pattern(R"({"data":{"celsius":[{"numeric":[">",30]}]}})"), "hot");
   rules.add(pattern(R"({"source":[{"prefix":"/home"}]})"), "home");
   auto event = nlohmann::json::parse(
@@ -129,8 +144,10 @@ TEST_CASE("indexed values are found inside arrays and nested objects, and 5 equa
   rules.add(pattern(R"({"gone":[null]})"), 4);
   CHECK(rules.match(nlohmann::json::parse(R"({"data":[{"level":1},{"level":5.0}]})")) ==
         std::vector<int>{1});
-  CHECK(rules.match(nlohmann::json::parse(R"({"data":{"tags":["y","x"]}})")) == std::vector<int>{2});
-  CHECK(rules.match(nlohmann::json::parse(R"({"flag":true,"gone":null})")) == std::vector<int>{3, 4});
+  CHECK(rules.match(nlohmann::json::parse(R"({"data":{"tags":["y","x"]}})")) ==
+        std::vector<int>{2});
+  CHECK(rules.match(nlohmann::json::parse(R"({"flag":true,"gone":null})")) ==
+        std::vector<int>{3, 4});
 }
 
 TEST_CASE("rule_set answers exactly as matching each pattern alone (property)",

@@ -3,10 +3,9 @@
 
 // Events the routing and topic tests share: a smart home's readings.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace home {
 

@@ -4,16 +4,17 @@
 // The stores the queue conformance suite runs against, and a job event.
 
 #include <herald/store/memory_store.hpp>
-#include <herald/store/sqlite_store.hpp>
-
-#include <atomic>
-#include <filesystem>
-#include <string>
-#include <string_view>
+#if HERALD_TEST_SQLITE  // set by tests/CMakeLists.txt when herald::sqlite exists
+#include <herald/sqlite/sqlite_store.hpp>
+#endif
 
 #include <unistd.h>
 
+#include <atomic>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 
 namespace herald_test {
 
@@ -56,10 +57,12 @@ struct memory_fixture {
   herald::memory_store store;
 };
 
+#if HERALD_TEST_SQLITE
 struct sqlite_fixture {
   static constexpr const char* name = "sqlite";
   temp_db file;
   herald::sqlite_store store{file.path()};
 };
+#endif
 
 }  // namespace herald_test

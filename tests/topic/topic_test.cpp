@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #include <herald/topic/topic.hpp>
-
 #include <string>
 #include <vector>
 
@@ -11,9 +10,11 @@ TEST_CASE("a topic carries typed events through the transport as CloudEvents", "
   herald::inproc_transport transport;
   herald::topic<home::temperature> readings(transport, "home.readings");
   std::vector<std::string> raw;
-  auto wire = transport.subscribe("home.readings", {}, [&](const herald::wire_message& m) { raw.push_back(m.data); });
+  auto wire = transport.subscribe("home.readings", {},
+                                  [&](const herald::wire_message& m) { raw.push_back(m.data); });
   std::vector<herald::message<home::temperature>> seen;
-  auto s = readings.subscribe([&](const herald::message<home::temperature>& m) { seen.push_back(m); });
+  auto s =
+      readings.subscribe([&](const herald::message<home::temperature>& m) { seen.push_back(m); });
   readings.publish(home::temperature{"kitchen", 31.5});
   REQUIRE(seen.size() == 1);
   CHECK(seen[0].data.room == "kitchen");
@@ -24,9 +25,10 @@ TEST_CASE("a topic carries typed events through the transport as CloudEvents", "
   CHECK(nlohmann::json::parse(raw[0])["data"]["celsius"] == 31.5);
 }
 
-TEST_CASE("a message that does not decode goes to the dead-letter handler with the reason, and "
-          "the subscriber keeps running",
-          "[topic]") {
+TEST_CASE(
+    "a message that does not decode goes to the dead-letter handler with the reason, and "
+    "the subscriber keeps running",
+    "[topic]") {
   herald::inproc_transport transport;
   std::vector<std::string> reasons;
   herald::topic_options options;
@@ -41,15 +43,18 @@ TEST_CASE("a message that does not decode goes to the dead-letter handler with t
   junk.data = "not json";
   transport.publish("home.readings", junk);
   herald::wire_message wrong_payload;
-  wrong_payload.data = R"({"specversion":"1.0","id":"1","source":"/x","type":"home.sensor.temperature","data":{"room":1}})";
+  wrong_payload.data =
+      R"({"specversion":"1.0","id":"1","source":"/x","type":"home.sensor.temperature","data":{"room":1}})";
   transport.publish("home.readings", wrong_payload);
   readings.publish(home::temperature{"hall", 19});
 
   CHECK(handled == 1);
   CHECK(readings.dead_lettered() == 2);
   REQUIRE(reasons.size() == 2);
-  CHECK_THAT(reasons[0], herald_test::contains("home.readings: herald: invalid CloudEvent: is not valid JSON"));
-  CHECK_THAT(reasons[1], herald_test::contains("'data' does not decode as home.sensor.temperature"));
+  CHECK_THAT(reasons[0],
+             herald_test::contains("home.readings: herald: invalid CloudEvent: is not valid JSON"));
+  CHECK_THAT(reasons[1],
+             herald_test::contains("'data' does not decode as home.sensor.temperature"));
 }
 
 TEST_CASE("competing consumers on a topic, and fan-out beside them", "[topic]") {
@@ -67,7 +72,8 @@ TEST_CASE("competing consumers on a topic, and fan-out beside them", "[topic]") 
   CHECK(all == 10);
 }
 
-TEST_CASE("publishing from a topic handler carries correlation and causation", "[topic][causation]") {
+TEST_CASE("publishing from a topic handler carries correlation and causation",
+          "[topic][causation]") {
   herald::inproc_transport transport;
   herald::topic<home::temperature> readings(transport, "home.readings");
   herald::topic<home::alarm> alarms(transport, "home.alarms");
@@ -87,13 +93,16 @@ TEST_CASE("publishing from a topic handler carries correlation and causation", "
 TEST_CASE("a topic's name is a subject without wildcards", "[topic]") {
   herald::inproc_transport transport;
   using temperatures = herald::topic<home::temperature>;
-  CHECK_THROWS_WITH(temperatures(transport, "home..readings"), herald_test::contains("empty token"));
-  CHECK_THROWS_WITH(temperatures(transport, "home.*"), herald_test::contains("wildcards are for subscribing"));
+  CHECK_THROWS_WITH(temperatures(transport, "home..readings"),
+                    herald_test::contains("empty token"));
+  CHECK_THROWS_WITH(temperatures(transport, "home.*"),
+                    herald_test::contains("wildcards are for subscribing"));
 }
 
-TEST_CASE("a topic refuses at publish what its subscribers could not decode, with the limit "
-          "named; raised limits carry it",
-          "[topic][limits][reliability]") {
+TEST_CASE(
+    "a topic refuses at publish what its subscribers could not decode, with the limit "
+    "named; raised limits carry it",
+    "[topic][limits][reliability]") {
   herald::inproc_transport transport;
   herald::topic<home::temperature> readings(transport, "home.readings");
   int handled = 0;
@@ -117,9 +126,10 @@ TEST_CASE("a topic refuses at publish what its subscribers could not decode, wit
   CHECK(big.dead_lettered() == dead);
 }
 
-TEST_CASE("a topic handler that publishes to its own topic is stopped at the publish depth "
-          "limit instead of overflowing the stack",
-          "[topic][reliability]") {
+TEST_CASE(
+    "a topic handler that publishes to its own topic is stopped at the publish depth "
+    "limit instead of overflowing the stack",
+    "[topic][reliability]") {
   std::vector<std::string> undeliverable;
   herald::inproc_transport transport({1, [&](const herald::wire_message&, std::exception_ptr e) {
                                         undeliverable.push_back(herald::detail::what_of(e));

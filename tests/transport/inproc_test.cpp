@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-#include <herald/transport/inproc.hpp>
-
 #include <atomic>
+#include <herald/transport/inproc.hpp>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -20,29 +19,36 @@ herald::wire_message bytes(std::string data) {
 
 }  // namespace
 
-TEST_CASE("fan-out: every subscriber gets every message, wildcards included", "[transport][inproc]") {
+TEST_CASE("fan-out: every subscriber gets every message, wildcards included",
+          "[transport][inproc]") {
   herald::inproc_transport t;
   std::vector<std::string> a, b, c;
-  auto sa = t.subscribe("orders.placed", {}, [&](const herald::wire_message& m) { a.push_back(m.data); });
-  auto sb = t.subscribe("orders.*", {}, [&](const herald::wire_message& m) { b.push_back(m.subject); });
-  auto sc = t.subscribe("payments.>", {}, [&](const herald::wire_message& m) { c.push_back(m.data); });
+  auto sa =
+      t.subscribe("orders.placed", {}, [&](const herald::wire_message& m) { a.push_back(m.data); });
+  auto sb =
+      t.subscribe("orders.*", {}, [&](const herald::wire_message& m) { b.push_back(m.subject); });
+  auto sc =
+      t.subscribe("payments.>", {}, [&](const herald::wire_message& m) { c.push_back(m.data); });
   auto r1 = t.publish("orders.placed", bytes("1"));
   auto r2 = t.publish("orders.shipped", bytes("2"));
   CHECK(r2.sequence == r1.sequence + 1);
   CHECK(a == std::vector<std::string>{"1"});
   CHECK(b == std::vector<std::string>{"orders.placed", "orders.shipped"});
   CHECK(c.empty());
-  CHECK_THROWS_WITH(t.publish("orders.*", bytes("x")), herald_test::contains("wildcards are for subscribing"));
+  CHECK_THROWS_WITH(t.publish("orders.*", bytes("x")),
+                    herald_test::contains("wildcards are for subscribing"));
 }
 
-TEST_CASE("a group: each message goes to exactly one member, spread among them", "[transport][inproc]") {
+TEST_CASE("a group: each message goes to exactly one member, spread among them",
+          "[transport][inproc]") {
   herald::inproc_transport t;
   std::map<int, int> counts;
   std::vector<herald::subscription> members;
   herald::subscribe_options workers;
   workers.group = "workers";
   for (int i = 0; i < 3; ++i) {
-    members.push_back(t.subscribe("jobs", workers, [&, i](const herald::wire_message&) { counts[i]++; }));
+    members.push_back(
+        t.subscribe("jobs", workers, [&, i](const herald::wire_message&) { counts[i]++; }));
   }
   int audit = 0;
   auto fan_out = t.subscribe("jobs", {}, [&](const herald::wire_message&) { ++audit; });
@@ -50,7 +56,7 @@ TEST_CASE("a group: each message goes to exactly one member, spread among them",
   CHECK(counts[0] + counts[1] + counts[2] == 300);
   CHECK(counts[0] == 100);  // round-robin
   CHECK(counts[1] == 100);
-  CHECK(audit == 300);      // fan-out alongside the group
+  CHECK(audit == 300);  // fan-out alongside the group
 }
 
 TEST_CASE("a member leaving mid-stream loses nothing and receives nothing more",
@@ -93,7 +99,8 @@ TEST_CASE("a member leaving while other threads publish loses nothing", "[transp
   CHECK(handled.load() == 1000);  // every message went to a member still there
   int after_leaving = calls_to_leaver.load();
   for (int n = 0; n < 100; ++n) t.publish("jobs", bytes("job"));
-  CHECK(calls_to_leaver.load() == after_leaving);  // nothing once the publishes that had started end
+  CHECK(calls_to_leaver.load() ==
+        after_leaving);  // nothing once the publishes that had started end
   CHECK(handled.load() == 1100);
 }
 
@@ -133,7 +140,8 @@ TEST_CASE("after max_deliver failed attempts a message goes to on_undeliverable"
   CHECK(undeliverable == std::vector<std::string>{"x@4"});
 }
 
-TEST_CASE("inproc: publishers and subscribers on many threads at once", "[transport][inproc][concurrency]") {
+TEST_CASE("inproc: publishers and subscribers on many threads at once",
+          "[transport][inproc][concurrency]") {
   herald::inproc_transport t;
   std::atomic<int> stable{0};
   auto s = t.subscribe("ticks", {}, [&](const herald::wire_message&) { ++stable; });
@@ -158,9 +166,10 @@ TEST_CASE("inproc: publishers and subscribers on many threads at once", "[transp
   CHECK(stable.load() == 10000);
 }
 
-TEST_CASE("a fan-out subscriber that fails a message and then leaves reports it instead of "
-          "losing it silently",
-          "[transport][inproc][reliability]") {
+TEST_CASE(
+    "a fan-out subscriber that fails a message and then leaves reports it instead of "
+    "losing it silently",
+    "[transport][inproc][reliability]") {
   std::vector<std::string> reported;
   herald::inproc_transport t({3, [&](const herald::wire_message& m, std::exception_ptr e) {
                                 reported.push_back(m.data + ": " + herald::detail::what_of(e));

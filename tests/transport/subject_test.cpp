@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #include <herald/transport/subject.hpp>
-
 #include <string>
 
 #include "catch.hpp"
@@ -16,7 +15,8 @@ TEST_CASE("subjects: tokens of printable ASCII separated by single dots", "[tran
   };
   const bad cases[] = {
       {"", false, "is empty"},
-      {"orders..placed", false, "has an empty token at position 7; tokens are separated by single dots"},
+      {"orders..placed", false,
+       "has an empty token at position 7; tokens are separated by single dots"},
       {".orders", false, "empty token at position 0"},
       {"orders.", false, "empty token at position 7"},
       {"orders placed", false, "space or a non-printable character at position 6"},

@@ -1,21 +1,21 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <fmt/core.h>  // the default error handler's report
+
 #include <atomic>       // handler lists are swapped while others publish
 #include <cstddef>      // slot numbers
 #include <cstdint>      // handler ids
 #include <cstdio>       // stderr, for the default error handler
 #include <exception>    // std::current_exception
 #include <memory>       // lifetime token, async dispatcher
-#include <new>          // std::launder for the lazily made message
 #include <mutex>        // serializes writers of the thread-safe bus
+#include <new>          // std::launder for the lazily made message
 #include <string>       // error text
 #include <string_view>  // event type names
 #include <type_traits>  // handler signature checks
 #include <utility>      // std::move
 #include <vector>       // handler lists, retired lists
-
-#include <fmt/core.h>  // the default error handler's report
 
 #include "herald/bus/executor.hpp"
 #include "herald/bus/options.hpp"
@@ -77,7 +77,7 @@ struct handler_list {
 // event type, so the type travels as an index and the payload untyped.
 struct route_call {
   dispatch_frame& frame;
-  std::size_t type;          // detail::type_index of the payload's type
+  std::size_t type;  // detail::type_index of the payload's type
   const void* payload;
   void* bus;
   void (*report)(void* bus, std::string_view type, const attributes& m, std::exception_ptr e);
@@ -98,7 +98,9 @@ struct route_table {
 template <class T>
 struct typed_frame : dispatch_frame {
   typed_frame(const T* payload_in, const message<T>* message_in, const bus_options& options_in)
-      : dispatch_frame(&attributes_of_frame), payload(payload_in), msg(message_in),
+      : dispatch_frame(&attributes_of_frame),
+        payload(payload_in),
+        msg(message_in),
         options(&options_in) {}
 
   ~typed_frame() {
@@ -189,7 +191,9 @@ consteval bool check_filter() {
 
 template <class Policy>
 consteval bool check_policy() {
-  if constexpr (!requires { { Policy::thread_safe } -> std::convertible_to<bool>; }) {
+  if constexpr (!requires {
+                  { Policy::thread_safe } -> std::convertible_to<bool>;
+                }) {
     static_assert(always_false<Policy>,
                   "herald: a bus policy must declare `static constexpr bool thread_safe`; use "
                   "herald::thread_safe_policy or herald::single_thread_policy");
@@ -234,8 +238,8 @@ class basic_bus {
   ~basic_bus() {
     async_.reset();
     source_->close();  // an unsubscribe racing this destructor finishes first
-    for (auto& chunk : chunks_) {
-      auto* c = chunk.load(std::memory_order_relaxed);
+    for (auto& chunk_ptr : chunks_) {
+      auto* c = chunk_ptr.load(std::memory_order_relaxed);
       if (!c) continue;
       for (auto& slot : c->lists) {
         const auto* list = slot.load(std::memory_order_relaxed);
@@ -271,8 +275,9 @@ class basic_bus {
                   std::is_same_v<std::decay_t<Filter>, typed_pattern<T>>) {
       return subscribe<T>(detail::pattern_filter<T>{std::forward<Filter>(filter)},
                           std::forward<Handler>(handler));
-    } else if constexpr (detail::check_event<T>() && detail::check_filter<T, std::decay_t<Filter>>() &&
-                  detail::check_handler<T, std::decay_t<Handler>>()) {
+    } else if constexpr (detail::check_event<T>() &&
+                         detail::check_filter<T, std::decay_t<Filter>>() &&
+                         detail::check_handler<T, std::decay_t<Handler>>()) {
       return add<T>(std::forward<Handler>(handler), std::forward<Filter>(filter));
     } else {
       return {};
@@ -303,8 +308,7 @@ class basic_bus {
   /// Calls the current handlers of T. The message's attributes are made only
   /// if a handler, a nested publish or the error handler needs them.
   template <class T>
-    requires(!detail::is_message<T>::value)
-  void publish(const T& event) {
+  requires(!detail::is_message<T>::value) void publish(const T& event) {
     if constexpr (detail::check_event<T>()) dispatch<T>(&event, nullptr);
   }
 
@@ -323,8 +327,7 @@ class basic_bus {
   /// returns. When the queue is full, the bus's overflow policy applies.
   /// Correlation and causation are taken now, from the publishing thread.
   template <class T>
-    requires(!detail::is_message<T>::value)
-  void publish_async(const T& event) {
+  requires(!detail::is_message<T>::value) void publish_async(const T& event) {
     if constexpr (detail::check_event<T>()) {
       auto& queue = async_queue();
       if (detail::current_frame) {  // inside a handler: capture the context now
@@ -402,8 +405,8 @@ class basic_bus {
         // A list retired while this publish read it is freed now, not at
         // some later subscribe: its handlers' state should not linger.
         if (bus_.has_retired_.load(std::memory_order_relaxed)) bus_.try_collect();
-      } else if (bus_.has_retired_.load(std::memory_order_relaxed) &&
-                 !detail::current_frame) [[unlikely]] {
+      } else if (bus_.has_retired_.load(std::memory_order_relaxed) && !detail::current_frame)
+          [[unlikely]] {
         bus_.collect();  // the outermost publish on this thread has ended
       }
     }
@@ -413,7 +416,8 @@ class basic_bus {
    private:
     basic_bus& bus_;
     [[no_unique_address]] std::conditional_t<thread_safe, detail::epoch_domain::reader_slot*,
-                                             detail::nothing> slot_{};
+                                             detail::nothing>
+        slot_{};
     [[no_unique_address]] std::conditional_t<thread_safe, bool, detail::nothing> outermost_{};
   };
 
@@ -437,7 +441,8 @@ class basic_bus {
     }
     detail::typed_frame<T> frame(payload, m, options_);
     // The frame has read the current one already: testing it costs a branch.
-    if (frame.parent) [[unlikely]] detail::check_nested_publish(frame.parent, event_type_v<T>);
+    if (frame.parent) [[unlikely]]
+      detail::check_nested_publish(frame.parent, event_type_v<T>);
     for (const auto& entry : list->entries) {
       try {
         entry.invoke(entry.target, frame);
@@ -460,8 +465,9 @@ class basic_bus {
     }
   }
 
-  [[gnu::noinline]] void run_routes(const detail::route_table& routes, detail::dispatch_frame& frame,
-                                    std::size_t index, const void* payload) {
+  [[gnu::noinline]] void run_routes(const detail::route_table& routes,
+                                    detail::dispatch_frame& frame, std::size_t index,
+                                    const void* payload) {
     detail::route_call call{frame, index, payload, this, &report_thunk};
     routes.dispatch(routes, call);
   }
@@ -512,7 +518,8 @@ class basic_bus {
       id = ++last_id_;
       auto& slot = slot_for(index);
       const auto* old = slot.load(std::memory_order_relaxed);
-      auto* fresh = new detail::handler_list{old ? old->entries : std::vector<detail::handler_entry>{}};
+      auto* fresh =
+          new detail::handler_list{old ? old->entries : std::vector<detail::handler_entry>{}};
       fresh->entries.push_back({id, target, &box::invoke, &box::destroy});
       slot.store(fresh, std::memory_order_release);
       if (old) retire(old, {});

@@ -24,7 +24,9 @@ class executor {
   /// it no longer can. Any thread may call them.
   void attach() noexcept { users_.fetch_add(1, std::memory_order_relaxed); }
   void detach() noexcept { users_.fetch_sub(1, std::memory_order_release); }
-  [[nodiscard]] std::size_t users() const noexcept { return users_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::size_t users() const noexcept {
+    return users_.load(std::memory_order_acquire);
+  }
 
  protected:
   /// Call first in the destructor of an executor: a user still attached

@@ -106,7 +106,10 @@ class subscription {
   subscription(std::shared_ptr<subscription_source> source,
                void (*unsubscribe)(void*, std::size_t, std::uint64_t), void* target,
                std::size_t type, std::uint64_t id) noexcept
-      : source_(std::move(source)), unsubscribe_(unsubscribe), target_(target), type_(type),
+      : source_(std::move(source)),
+        unsubscribe_(unsubscribe),
+        target_(target),
+        type_(type),
         id_(id) {}
 
  private:

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <fmt/core.h>  // the report of a task that throws
+
 #include <condition_variable>  // idle workers sleep
 #include <cstddef>             // thread count
 #include <cstdio>              // stderr for a task that throws
@@ -10,8 +12,6 @@
 #include <stop_token>          // graceful stop
 #include <thread>              // std::jthread
 #include <vector>              // the workers
-
-#include <fmt/core.h>  // the report of a task that throws
 
 #include "herald/bus/executor.hpp"
 #include "herald/error.hpp"
@@ -46,8 +46,9 @@ class thread_pool final : public executor {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) {
-        throw error(errc::stopped, "thread_pool is stopping and accepts no more work; post "
-                                   "before stop() or destroy the users of the pool first");
+        throw error(errc::stopped,
+                    "thread_pool is stopping and accepts no more work; post "
+                    "before stop() or destroy the users of the pool first");
       }
       tasks_.push_back(std::move(task));
     }

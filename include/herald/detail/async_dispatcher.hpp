@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <atomic>   // counters shared by producers and drainers
-#include <cstddef>  // sizes
-#include <cstdint>  // counters
-#include <cstdio>   // stderr, for a failure nobody received
+#include <atomic>     // counters shared by producers and drainers
+#include <cstddef>    // sizes
+#include <cstdint>    // counters
+#include <cstdio>     // stderr, for a failure nobody received
 #include <exception>  // a failure that escaped a delivery, kept for drain()
-#include <mutex>    // guards that failure
-#include <string>   // error text
-#include <thread>   // std::this_thread::yield while waiting
-#include <utility>  // std::exchange
+#include <mutex>      // guards that failure
+#include <string>     // error text
+#include <thread>     // std::this_thread::yield while waiting
+#include <utility>    // std::exchange
 
 #include "herald/bus/executor.hpp"
 #include "herald/bus/options.hpp"
@@ -43,9 +43,10 @@ class async_dispatcher {
     wait_until_delivered();
     if (failed_.load(std::memory_order_acquire)) {
       // Nobody called drain() to receive it, and a destructor cannot throw it.
-      std::fputs("herald: an error handler threw from an async delivery and no drain() "
-                 "received the exception before the bus was destroyed\n",
-                 stderr);
+      std::fputs(
+          "herald: an error handler threw from an async delivery and no drain() "
+          "received the exception before the bus was destroyed\n",
+          stderr);
     }
     // A drain task may still be deciding to leave; it touches nothing of
     // ours after it counts itself out.
@@ -253,9 +254,9 @@ class async_dispatcher {
   bounded_ring<small_task> ring_;
   const overflow_policy policy_;
   const std::size_t max_drainers_;
-  std::atomic<std::size_t> active_{0};      // drain tasks entitled to pop
+  std::atomic<std::size_t> active_{0};       // drain tasks entitled to pop
   std::atomic<std::size_t> tasks_alive_{0};  // drain tasks posted and not yet finished
-  std::atomic<std::int64_t> pending_{0};  // queued or running
+  std::atomic<std::int64_t> pending_{0};     // queued or running
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint32_t> space_{0};
   std::atomic<int> space_waiters_{0};

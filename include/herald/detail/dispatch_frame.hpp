@@ -56,7 +56,7 @@ inline constexpr std::uint32_t max_publish_depth = 128;
 // frames, which are few unless a cycle is running away. (A depth kept in
 // every frame would cost every publish; this costs only nested ones.)
 [[gnu::noinline]] inline void check_nested_publish(const dispatch_frame* parent,
-                                                  std::string_view type) {
+                                                   std::string_view type) {
   std::uint32_t depth = 1;
   for (const dispatch_frame* f = parent; f != nullptr; f = f->parent) {
     if (++depth > max_publish_depth) throw_publish_too_deep(type);
@@ -65,7 +65,8 @@ inline constexpr std::uint32_t max_publish_depth = 128;
 
 // Called before a publish delivers on this thread: one TLS load outside handlers.
 inline void check_publish_depth(std::string_view type) {
-  if (current_frame) [[unlikely]] check_nested_publish(current_frame, type);
+  if (current_frame) [[unlikely]]
+    check_nested_publish(current_frame, type);
 }
 
 // Fills what a new message inherits from the one being handled: the same
@@ -91,8 +92,7 @@ inline time_point read_clock(const std::function<time_point()>& clock) {
 // is empty; read only if missing), and the context of `cause`, the frame of
 // the message whose handler is publishing.
 inline void fill_blank_attributes(attributes& m, std::string_view type, const std::string& source,
-                                  const std::function<time_point()>& clock,
-                                  dispatch_frame* cause) {
+                                  const std::function<time_point()>& clock, dispatch_frame* cause) {
   if (m.id.empty()) m.id = new_id();
   if (m.source.empty()) m.source = source;
   if (m.type.empty()) m.type = std::string(type);

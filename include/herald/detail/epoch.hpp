@@ -78,8 +78,8 @@ class epoch_domain {
 #if defined(HERALD_HAS_MEMBARRIER)
     static std::once_flag registration;
     std::call_once(registration, [] {
-      // Readers switch to the light fence only after this succeeded; until
-      // they see the flag they keep using full fences, which is always safe.
+    // Readers switch to the light fence only after this succeeded; until
+    // they see the flag they keep using full fences, which is always safe.
 #if !defined(__SANITIZE_THREAD__)  // TSan cannot see membarrier: keep full fences there
       if (::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
         asymmetric_.store(true, std::memory_order_release);

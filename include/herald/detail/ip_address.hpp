@@ -53,7 +53,8 @@ inline std::optional<ip_address> parse_ipv6(std::string_view s) {
     if (count == 8) return std::nullopt;
     // A dotted IPv4 tail fills the last two groups.
     std::size_t next_colon = s.find(':', pos);
-    std::string_view token = s.substr(pos, next_colon == std::string_view::npos ? s.npos : next_colon - pos);
+    std::string_view token =
+        s.substr(pos, next_colon == std::string_view::npos ? s.npos : next_colon - pos);
     if (token.find('.') != std::string_view::npos) {
       if (next_colon != std::string_view::npos || count > 6) return std::nullopt;
       auto v4 = parse_ipv4(token);
@@ -91,8 +92,10 @@ inline std::optional<ip_address> parse_ipv6(std::string_view s) {
   ip_address a;
   std::array<std::uint16_t, 8> full{};
   int tail = gap < 0 ? 0 : count - gap;
-  for (int i = 0; i < (gap < 0 ? count : gap); ++i) full[static_cast<std::size_t>(i)] = groups[static_cast<std::size_t>(i)];
-  for (int i = 0; i < tail; ++i) full[static_cast<std::size_t>(8 - tail + i)] = groups[static_cast<std::size_t>(gap + i)];
+  for (int i = 0; i < (gap < 0 ? count : gap); ++i)
+    full[static_cast<std::size_t>(i)] = groups[static_cast<std::size_t>(i)];
+  for (int i = 0; i < tail; ++i)
+    full[static_cast<std::size_t>(8 - tail + i)] = groups[static_cast<std::size_t>(gap + i)];
   for (std::size_t i = 0; i < 8; ++i) {
     a.bytes[2 * i] = static_cast<std::uint8_t>(full[i] >> 8);
     a.bytes[2 * i + 1] = static_cast<std::uint8_t>(full[i]);

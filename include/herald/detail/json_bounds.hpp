@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <cmath>        // std::isfinite: JSON has no NaN or infinity
-#include <cstddef>      // depths
-#include <string>       // error text
-#include <string_view>  // attribute names
-#include <utility>      // std::pair
-#include <vector>       // the walk over data, without recursion
-
+#include <cmath>              // std::isfinite: JSON has no NaN or infinity
+#include <cstddef>            // depths
 #include <nlohmann/json.hpp>  // the DOM and its SAX builder
+#include <string>             // error text
+#include <string_view>        // attribute names
+#include <utility>            // std::pair
+#include <vector>             // the walk over data, without recursion
 
 #include "herald/error.hpp"
 
@@ -56,8 +55,8 @@ class depth_limited_dom : public nlohmann::detail::json_sax_dom_parser<nlohmann:
   using base = nlohmann::detail::json_sax_dom_parser<nlohmann::json>;
 
  public:
-  depth_limited_dom(nlohmann::json& root, std::size_t max_depth)
-      : base(root, true), max_depth_(max_depth) {}
+  depth_limited_dom(nlohmann::json& out, std::size_t max_depth)
+      : base(out, true), max_depth_(max_depth) {}
 
   bool start_object(std::size_t n) { return enter() && base::start_object(n); }
   bool start_array(std::size_t n) { return enter() && base::start_array(n); }
@@ -102,6 +101,5 @@ class depth_limited_dom : public nlohmann::detail::json_sax_dom_parser<nlohmann:
   std::string syntax_error_;
   std::string not_finite_;
 };
-
 
 }  // namespace herald::detail

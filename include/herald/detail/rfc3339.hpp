@@ -39,10 +39,9 @@ inline std::optional<time_point> parse_rfc3339(std::string_view s) noexcept {
     return true;
   };
   int year, month, day, hour, minute, second;
-  if (!digits(0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(5, 2, month) ||
-      s[7] != '-' || !digits(8, 2, day) || (s[10] != 'T' && s[10] != 't') ||
-      !digits(11, 2, hour) || s[13] != ':' || !digits(14, 2, minute) || s[16] != ':' ||
-      !digits(17, 2, second)) {
+  if (!digits(0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(5, 2, month) || s[7] != '-' ||
+      !digits(8, 2, day) || (s[10] != 'T' && s[10] != 't') || !digits(11, 2, hour) ||
+      s[13] != ':' || !digits(14, 2, minute) || s[16] != ':' || !digits(17, 2, second)) {
     return std::nullopt;
   }
   if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
@@ -82,8 +81,7 @@ inline std::optional<time_point> parse_rfc3339(std::string_view s) noexcept {
   if (pos != s.size()) return std::nullopt;
 
   std::int64_t days = std::chrono::sys_days{date}.time_since_epoch().count();
-  std::int64_t seconds =
-      days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+  std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
   if (seconds < rfc3339_first_second || seconds >= rfc3339_end_second) return std::nullopt;
   return time_point{std::chrono::duration_cast<duration>(std::chrono::seconds{seconds} +
                                                          std::chrono::nanoseconds{nanos})};

@@ -18,8 +18,9 @@ class small_task {
   small_task() noexcept = default;
 
   template <class F, class D = std::decay_t<F>>
-    requires(!std::is_same_v<D, small_task>) && std::is_invocable_v<D&>
-  small_task(F&& f) {  // NOLINT(google-explicit-constructor): a task is its callable
+  requires(!std::is_same_v<D, small_task>) &&
+      std::is_invocable_v<D&> small_task(
+          F&& f) {  // NOLINT(google-explicit-constructor): a task is its callable
     if constexpr (fits_inline<D>) {
       ::new (static_cast<void*>(buffer_)) D(std::forward<F>(f));
       ops_ = &inline_ops<D>;
@@ -60,18 +61,17 @@ class small_task {
   };
 
   template <class D>
-  static constexpr bool fits_inline = sizeof(D) <= inline_size &&
-                                      alignof(D) <= alignof(std::max_align_t) &&
-                                      std::is_nothrow_move_constructible_v<D>;
+  static constexpr bool fits_inline =
+      sizeof(D) <= inline_size &&
+      alignof(D) <= alignof(std::max_align_t) && std::is_nothrow_move_constructible_v<D>;
 
   template <class D>
-  static constexpr operations inline_ops{
-      [](void* p) { (*static_cast<D*>(p))(); },
-      [](void* from, void* to) noexcept {
-        ::new (to) D(std::move(*static_cast<D*>(from)));
-        static_cast<D*>(from)->~D();
-      },
-      [](void* p) noexcept { static_cast<D*>(p)->~D(); }};
+  static constexpr operations inline_ops{[](void* p) { (*static_cast<D*>(p))(); },
+                                         [](void* from, void* to) noexcept {
+                                           ::new (to) D(std::move(*static_cast<D*>(from)));
+                                           static_cast<D*>(from)->~D();
+                                         },
+                                         [](void* p) noexcept { static_cast<D*>(p)->~D(); }};
 
   template <class D>
   static constexpr operations heap_ops{

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <chrono>       // the deduplication window
-#include <cstddef>      // limits
-#include <cstdint>      // sequence numbers
-#include <functional>   // the clock
-#include <optional>     // redrive one or all
-#include <span>         // batches
-#include <string>       // names, ids
-#include <utility>      // std::move
-#include <vector>       // batches
+#include <chrono>      // the deduplication window
+#include <cstddef>     // limits
+#include <cstdint>     // sequence numbers
+#include <functional>  // the clock
+#include <optional>    // redrive one or all
+#include <span>        // batches
+#include <string>      // names, ids
+#include <utility>     // std::move
+#include <vector>      // batches
 
 #include "herald/attributes.hpp"
 #include "herald/clock.hpp"
@@ -78,10 +78,12 @@ class queue {
 
   /// Sends inside the caller's transaction: the message exists if and only
   /// if the transaction commits.
-  send_result send(typename Store::transaction& tx, const T& event, const send_options& options = {}) {
+  send_result send(typename Store::transaction& tx, const T& event,
+                   const send_options& options = {}) {
     const time_point at = now();
     queue_message_draft draft = make_draft(event, options, at);
-    auto results = store_->enqueue(tx, name_, std::span(&draft, 1), at, options_.deduplication_window);
+    auto results =
+        store_->enqueue(tx, name_, std::span(&draft, 1), at, options_.deduplication_window);
     return {std::move(results.front().id), results.front().duplicate};
   }
 

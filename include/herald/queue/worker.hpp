@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <fmt/core.h>  // default reports
+
 #include <chrono>              // timeouts, heartbeats
 #include <condition_variable>  // idle waits that a stop wakes
 #include <cstddef>             // counts
@@ -18,8 +20,6 @@
 #include <type_traits>         // handler signatures
 #include <utility>             // std::move
 #include <vector>              // threads, leases
-
-#include <fmt/core.h>  // default reports
 
 #include "herald/codec.hpp"
 #include "herald/detail/dispatch_frame.hpp"
@@ -67,7 +67,8 @@ namespace detail {
 
 // Lets a handler's sends and publishes carry the handled message as their cause.
 struct handled_frame : dispatch_frame {
-  explicit handled_frame(const attributes& a) noexcept : dispatch_frame(&attributes_of_frame), handled(&a) {}
+  explicit handled_frame(const attributes& a) noexcept
+      : dispatch_frame(&attributes_of_frame), handled(&a) {}
   static const attributes& attributes_of_frame(dispatch_frame& f) {
     return *static_cast<handled_frame&>(f).handled;
   }
@@ -96,7 +97,8 @@ class worker {
       handler_ = std::forward<Handler>(handler);
     }
     if (options_.concurrency == 0) options_.concurrency = 1;
-    if (options_.heartbeat <= duration::zero()) options_.heartbeat = options_.visibility_timeout / 3;
+    if (options_.heartbeat <= duration::zero())
+      options_.heartbeat = options_.visibility_timeout / 3;
     if (options_.visibility_timeout <= duration::zero()) {
       throw error(errc::invalid_argument, "worker: visibility_timeout must be positive");
     }
@@ -141,8 +143,8 @@ class worker {
       std::unique_lock state(state_);
       if (!idle_.wait_for(state, deadline, [&] { return in_flight_.empty(); })) {
         abandoned_ = true;
-        report(error(errc::stopped, "worker of '" + queue_->name() + "': " +
-                                        std::to_string(in_flight_.size()) +
+        report(error(errc::stopped, "worker of '" + queue_->name() +
+                                        "': " + std::to_string(in_flight_.size()) +
                                         " handlers still running at the stop deadline; their "
                                         "leases are no longer extended"));
       }
@@ -263,8 +265,9 @@ class worker {
     if (max > 0 && m.attempts > max) {
       // Leased more often than allowed, yet never failed: each holder died or
       // outlived its lease. Another try would likely end the same way.
-      bury(m, "leased " + std::to_string(m.attempts - 1) + " times without finishing (the " +
-                  "process stopped or the handler outlived its visibility timeout)",
+      bury(m,
+           "leased " + std::to_string(m.attempts - 1) + " times without finishing (the " +
+               "process stopped or the handler outlived its visibility timeout)",
            now());
       return;
     }

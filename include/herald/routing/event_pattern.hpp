@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <cmath>        // numeric comparisons
-#include <cstddef>      // sizes
-#include <limits>       // open numeric bounds
-#include <string>       // literal values, paths
-#include <string_view>  // matching without copies
-#include <vector>       // alternatives, fields, wildcard segments
-
+#include <cmath>              // numeric comparisons
+#include <cstddef>            // sizes
+#include <limits>             // open numeric bounds
 #include <nlohmann/json.hpp>  // patterns and events are JSON
+#include <string>             // literal values, paths
+#include <string_view>        // matching without copies
+#include <vector>             // alternatives, fields, wildcard segments
 
 #include "herald/codec.hpp"  // a typed message's CloudEvent JSON, for pattern filters
 #include "herald/detail/ip_address.hpp"
@@ -19,11 +18,24 @@ namespace herald {
 namespace detail::pattern {
 
 enum class op {
-  exact_string, exact_number, exact_bool, exact_null,
-  prefix, prefix_ignore_case, suffix, suffix_ignore_case, equals_ignore_case, wildcard,
-  anything_but_values, anything_but_prefix, anything_but_suffix,
-  anything_but_equals_ignore_case, anything_but_wildcard,
-  numeric, exists, cidr,
+  exact_string,
+  exact_number,
+  exact_bool,
+  exact_null,
+  prefix,
+  prefix_ignore_case,
+  suffix,
+  suffix_ignore_case,
+  equals_ignore_case,
+  wildcard,
+  anything_but_values,
+  anything_but_prefix,
+  anything_but_suffix,
+  anything_but_equals_ignore_case,
+  anything_but_wildcard,
+  numeric,
+  exists,
+  cidr,
 };
 
 // '*' splits a wildcard into literal segments; escapes are already resolved.
@@ -80,8 +92,8 @@ struct field {
 };
 
 struct node {
-  std::vector<field> fields;                // all must match (AND)
-  std::vector<std::vector<node>> any_of;    // each "$or": one alternative must match
+  std::vector<field> fields;              // all must match (AND)
+  std::vector<std::vector<node>> any_of;  // each "$or": one alternative must match
 };
 
 // An event's JSON may come from anywhere: arrays nested deeper than this
@@ -119,16 +131,26 @@ inline bool ends_with_ignore_case(std::string_view s, std::string_view lowered) 
 inline bool matches_value(const matcher& m, const nlohmann::json& v) noexcept {
   const std::string* s = v.is_string() ? v.get_ptr<const std::string*>() : nullptr;
   switch (m.kind) {
-    case op::exact_string: return s && *s == m.text;
-    case op::exact_number: return v.is_number() && v.get<double>() == m.number;
-    case op::exact_bool: return v.is_boolean() && v.get<bool>() == m.flag;
-    case op::exact_null: return v.is_null();
-    case op::prefix: return s && std::string_view(*s).starts_with(m.text);
-    case op::prefix_ignore_case: return s && starts_with_ignore_case(*s, m.text);
-    case op::suffix: return s && std::string_view(*s).ends_with(m.text);
-    case op::suffix_ignore_case: return s && ends_with_ignore_case(*s, m.text);
-    case op::equals_ignore_case: return s && equal_ignore_case(*s, m.text);
-    case op::wildcard: return s && m.wildcards.front().matches(*s);
+    case op::exact_string:
+      return s && *s == m.text;
+    case op::exact_number:
+      return v.is_number() && v.get<double>() == m.number;
+    case op::exact_bool:
+      return v.is_boolean() && v.get<bool>() == m.flag;
+    case op::exact_null:
+      return v.is_null();
+    case op::prefix:
+      return s && std::string_view(*s).starts_with(m.text);
+    case op::prefix_ignore_case:
+      return s && starts_with_ignore_case(*s, m.text);
+    case op::suffix:
+      return s && std::string_view(*s).ends_with(m.text);
+    case op::suffix_ignore_case:
+      return s && ends_with_ignore_case(*s, m.text);
+    case op::equals_ignore_case:
+      return s && equal_ignore_case(*s, m.text);
+    case op::wildcard:
+      return s && m.wildcards.front().matches(*s);
     case op::anything_but_values:
       if (s) {
         for (const auto& t : m.texts) {
@@ -141,8 +163,10 @@ inline bool matches_value(const matcher& m, const nlohmann::json& v) noexcept {
         }
       }
       return true;
-    case op::anything_but_prefix: return s && !std::string_view(*s).starts_with(m.text);
-    case op::anything_but_suffix: return s && !std::string_view(*s).ends_with(m.text);
+    case op::anything_but_prefix:
+      return s && !std::string_view(*s).starts_with(m.text);
+    case op::anything_but_suffix:
+      return s && !std::string_view(*s).ends_with(m.text);
     case op::anything_but_equals_ignore_case:
       if (!s) return false;
       for (const auto& t : m.texts) {
@@ -162,7 +186,8 @@ inline bool matches_value(const matcher& m, const nlohmann::json& v) noexcept {
       bool below = m.high_inclusive ? d <= m.high : d < m.high;
       return above && below;
     }
-    case op::exists: return m.flag;  // a leaf value is present
+    case op::exists:
+      return m.flag;  // a leaf value is present
     case op::cidr: {
       if (!s) return false;
       auto address = parse_ip(*s);
@@ -172,7 +197,8 @@ inline bool matches_value(const matcher& m, const nlohmann::json& v) noexcept {
   return false;
 }
 
-inline bool any_matcher(const std::vector<matcher>& alternatives, const nlohmann::json& v) noexcept {
+inline bool any_matcher(const std::vector<matcher>& alternatives,
+                        const nlohmann::json& v) noexcept {
   for (const auto& m : alternatives) {
     if (matches_value(m, v)) return true;
   }
@@ -197,8 +223,9 @@ bool any_leaf(const nlohmann::json& v, Visit&& visit, bool& saw_leaf, std::size_
 
 inline bool matches_leaf(const field& f, const nlohmann::json* v) {
   bool saw_leaf = false;
-  if (v && any_leaf(*v, [&](const nlohmann::json& leaf) { return any_matcher(f.leaf, leaf); },
-                    saw_leaf)) {
+  if (v &&
+      any_leaf(
+          *v, [&](const nlohmann::json& leaf) { return any_matcher(f.leaf, leaf); }, saw_leaf)) {
     return true;
   }
   if (saw_leaf) return false;
@@ -256,8 +283,8 @@ inline constexpr std::size_t max_depth = 32;        // nested objects and "$or" 
 inline constexpr std::size_t max_elements = 10000;  // fields, values and alternatives
 
 [[noreturn]] inline void fail(const std::string& path, const std::string& rule) {
-  throw pattern_error(path, "invalid event pattern at '" + (path.empty() ? "$" : path) +
-                                "': " + rule);
+  throw pattern_error(path,
+                      "invalid event pattern at '" + (path.empty() ? "$" : path) + "': " + rule);
 }
 
 struct parse_budget {
@@ -359,8 +386,10 @@ inline void parse_anything_but(matcher& m, const nlohmann::json& v, const std::s
                                parse_budget& budget) {
   if (v.is_string() || v.is_number()) {
     m.kind = op::anything_but_values;
-    if (v.is_string()) m.texts.push_back(v.get<std::string>());
-    else m.numbers.push_back(v.get<double>());
+    if (v.is_string())
+      m.texts.push_back(v.get<std::string>());
+    else
+      m.numbers.push_back(v.get<double>());
     return;
   }
   if (v.is_array()) {
@@ -373,15 +402,18 @@ inline void parse_anything_but(matcher& m, const nlohmann::json& v, const std::s
         fail(element_path(path, i),
              "anything-but lists hold only strings or only numbers, not a mix or other types");
       }
-      if (strings) m.texts.push_back(e.get<std::string>());
-      else m.numbers.push_back(e.get<double>());
+      if (strings)
+        m.texts.push_back(e.get<std::string>());
+      else
+        m.numbers.push_back(e.get<double>());
     }
     m.kind = op::anything_but_values;
     return;
   }
   if (!v.is_object() || v.size() != 1) {
-    fail(path, "anything-but takes a string, a number, an array of them, or one of "
-               "{\"prefix\"}, {\"suffix\"}, {\"equals-ignore-case\"}, {\"wildcard\"}");
+    fail(path,
+         "anything-but takes a string, a number, an array of them, or one of "
+         "{\"prefix\"}, {\"suffix\"}, {\"equals-ignore-case\"}, {\"wildcard\"}");
   }
   const auto only = v.begin();  // an object of one member
   const std::string& name = only.key();
@@ -395,10 +427,12 @@ inline void parse_anything_but(matcher& m, const nlohmann::json& v, const std::s
     m.text = need_string(operand, inner, "suffix");
   } else if (name == "equals-ignore-case") {
     m.kind = op::anything_but_equals_ignore_case;
-    for (auto& s : string_list(operand, inner, "equals-ignore-case", budget)) m.texts.push_back(lowercase(s));
+    for (auto& s : string_list(operand, inner, "equals-ignore-case", budget))
+      m.texts.push_back(lowercase(s));
   } else if (name == "wildcard") {
     m.kind = op::anything_but_wildcard;
-    for (auto& s : string_list(operand, inner, "wildcard", budget)) m.wildcards.push_back(parse_wildcard(s, inner));
+    for (auto& s : string_list(operand, inner, "wildcard", budget))
+      m.wildcards.push_back(parse_wildcard(s, inner));
   } else {
     fail(inner, "anything-but cannot hold '" + std::string(name) +
                     "'; it takes prefix, suffix, equals-ignore-case or wildcard");
@@ -415,8 +449,8 @@ inline void parse_numeric(matcher& m, const nlohmann::json& v, const std::string
     std::string op_path = element_path(path, i);
     const std::string& o = need_string(v[i], op_path, "a numeric operator");
     if (!v[i + 1].is_number()) {
-      fail(element_path(path, i + 1), std::string("numeric compares with a number, got ") +
-                                          v[i + 1].type_name());
+      fail(element_path(path, i + 1),
+           std::string("numeric compares with a number, got ") + v[i + 1].type_name());
     }
     double n = v[i + 1].get<double>();
     // Only a JSON value built in C++ can hold these; text cannot. A NaN bound
@@ -591,9 +625,7 @@ class event_pattern {
 
   /// Whether the pattern says anything about the event's top-level field
   /// `name`, directly or in one of its "$or" alternatives.
-  [[nodiscard]] bool constrains(std::string_view name) const {
-    return constrains(root_, name);
-  }
+  [[nodiscard]] bool constrains(std::string_view name) const { return constrains(root_, name); }
 
  private:
   template <class Target>

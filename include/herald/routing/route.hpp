@@ -1,20 +1,19 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <algorithm>    // find and erase routes
-#include <atomic>       // data encoders are registered from any thread
-#include <cstddef>      // type indexes
-#include <cstdint>      // route ids
-#include <exception>    // handler failures go to the bus's error handler
-#include <memory>       // handlers are shared by the copies of a table
-#include <optional>     // the envelope is made only if a handler takes one
-#include <string>       // error text
-#include <string_view>  // pattern text
-#include <type_traits>  // handler signature checks
-#include <utility>      // std::move
-#include <vector>       // the routes of a table
-
+#include <algorithm>          // find and erase routes
+#include <atomic>             // data encoders are registered from any thread
+#include <cstddef>            // type indexes
+#include <cstdint>            // route ids
+#include <exception>          // handler failures go to the bus's error handler
+#include <memory>             // handlers are shared by the copies of a table
 #include <nlohmann/json.hpp>  // routes match the event's JSON form
+#include <optional>           // the envelope is made only if a handler takes one
+#include <string>             // error text
+#include <string_view>        // pattern text
+#include <type_traits>        // handler signature checks
+#include <utility>            // std::move
+#include <vector>             // the routes of a table
 
 #include "herald/bus/bus.hpp"
 #include "herald/codec.hpp"
@@ -91,7 +90,8 @@ constexpr bool takes_json = std::is_invocable_v<F&, const nlohmann::json&>;
 
 template <class Handler>
 struct route_target_for final : route_target {
-  route_target_for(event_pattern p, Handler h) : route_target(std::move(p)), handler(std::move(h)) {}
+  route_target_for(event_pattern p, Handler h)
+      : route_target(std::move(p)), handler(std::move(h)) {}
   void call(routed_event& event) const override {
     if constexpr (takes_envelope<Handler>) {
       handler(event.as_envelope());
@@ -148,7 +148,7 @@ struct route_table_of final : route_table {
   route_table_of() : route_table{&dispatch_routes, &without_route, &destroy_table} {}
 
   std::shared_ptr<const route_group> base = std::make_shared<const route_group>();
-  route_group recent;                 // every id here is above every id in base
+  route_group recent;                  // every id here is above every id in base
   std::vector<std::uint64_t> removed;  // ids of base, sorted
   std::size_t needing_data = 0;        // live routes whose pattern constrains "data"
 
@@ -161,7 +161,7 @@ struct route_table_of final : route_table {
   }
 
   void add(std::shared_ptr<const route_target> target) {
-    needing_data += target->needs_data ? 1 : 0;
+    needing_data += target->needs_data ? 1U : 0U;
     recent.add(std::move(target));
     fold_if_large();
   }
@@ -169,11 +169,11 @@ struct route_table_of final : route_table {
   // False if there is no such live route.
   bool remove(std::uint64_t id) {
     if (auto r = recent.find(id); r != recent.members.end()) {
-      needing_data -= r->target->needs_data ? 1 : 0;
+      needing_data -= r->target->needs_data ? 1U : 0U;
       recent.rules.remove(r->rule);
       recent.members.erase(r);
     } else if (auto b = base->find(id); b != base->members.end() && !is_removed(id)) {
-      needing_data -= b->target->needs_data ? 1 : 0;
+      needing_data -= b->target->needs_data ? 1U : 0U;
       removed.insert(std::upper_bound(removed.begin(), removed.end(), id), id);
     } else {
       return false;

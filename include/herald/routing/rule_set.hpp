@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <algorithm>      // sort, unique, erase
-#include <cstddef>        // slots
-#include <cstdint>        // rule ids
-#include <functional>     // std::equal_to<> for heterogeneous lookup
-#include <optional>       // removed rules leave empty slots
-#include <string>         // index keys
-#include <string_view>    // lookups without copies
-#include <unordered_map>  // value -> rules
-#include <utility>        // std::move
-#include <vector>         // rules, candidates
-
+#include <algorithm>          // sort, unique, erase
+#include <cstddef>            // slots
+#include <cstdint>            // rule ids
+#include <functional>         // std::equal_to<> for heterogeneous lookup
 #include <nlohmann/json.hpp>  // events are JSON
+#include <optional>           // removed rules leave empty slots
+#include <string>             // index keys
+#include <string_view>        // lookups without copies
+#include <unordered_map>      // value -> rules
+#include <utility>            // std::move
+#include <vector>             // rules, candidates
 
 #include "herald/routing/event_pattern.hpp"
 
@@ -116,8 +115,8 @@ class rule_set {
     std::vector<std::size_t> candidates(unindexed_);
     for (const auto& index : indexes_) {
       visit_values(event, index.path, 0, [&](const nlohmann::json& value) {
-        if (const auto* slots = index.find(value)) {
-          candidates.insert(candidates.end(), slots->begin(), slots->end());
+        if (const auto* found = index.find(value)) {
+          candidates.insert(candidates.end(), found->begin(), found->end());
         }
       });
     }
@@ -143,7 +142,7 @@ class rule_set {
     rule_id id;
     event_pattern pattern;
     Target target;
-    std::vector<std::string> key_path;     // the indexed field; empty: unindexed
+    std::vector<std::string> key_path;           // the indexed field; empty: unindexed
     std::vector<detail::pattern::matcher> keys;  // its exact values, as indexed
   };
 
@@ -165,10 +164,18 @@ class rule_set {
     void add(const detail::pattern::matcher& m, std::size_t slot) {
       using detail::pattern::op;
       switch (m.kind) {
-        case op::exact_string: strings[m.text].push_back(slot); break;
-        case op::exact_number: numbers[m.number == 0 ? 0.0 : m.number].push_back(slot); break;
-        case op::exact_bool: (m.flag ? trues : falses).push_back(slot); break;
-        default: nulls.push_back(slot); break;  // choose_key admits only exact values
+        case op::exact_string:
+          strings[m.text].push_back(slot);
+          break;
+        case op::exact_number:
+          numbers[m.number == 0 ? 0.0 : m.number].push_back(slot);
+          break;
+        case op::exact_bool:
+          (m.flag ? trues : falses).push_back(slot);
+          break;
+        default:
+          nulls.push_back(slot);
+          break;  // choose_key admits only exact values
       }
     }
 
@@ -183,8 +190,10 @@ class rule_set {
           auto it = numbers.find(m.number == 0 ? 0.0 : m.number);
           return it == numbers.end() ? 0 : it->second.size();
         }
-        case op::exact_bool: return (m.flag ? trues : falses).size();
-        default: return nulls.size();
+        case op::exact_bool:
+          return (m.flag ? trues : falses).size();
+        default:
+          return nulls.size();
       }
     }
 
@@ -198,16 +207,23 @@ class rule_set {
         if (it->second.empty()) map.erase(it);
       };
       switch (m.kind) {
-        case op::exact_string: from(strings, std::string_view(m.text)); break;
-        case op::exact_number: from(numbers, m.number == 0 ? 0.0 : m.number); break;
-        case op::exact_bool: std::erase(m.flag ? trues : falses, slot); break;
-        default: std::erase(nulls, slot); break;
+        case op::exact_string:
+          from(strings, std::string_view(m.text));
+          break;
+        case op::exact_number:
+          from(numbers, m.number == 0 ? 0.0 : m.number);
+          break;
+        case op::exact_bool:
+          std::erase(m.flag ? trues : falses, slot);
+          break;
+        default:
+          std::erase(nulls, slot);
+          break;
       }
     }
 
     [[nodiscard]] bool empty() const noexcept {
-      return strings.empty() && numbers.empty() && trues.empty() && falses.empty() &&
-             nulls.empty();
+      return strings.empty() && numbers.empty() && trues.empty() && falses.empty() && nulls.empty();
     }
 
     const slots* find(const nlohmann::json& v) const {

@@ -282,8 +282,8 @@ class memory_store {
 
   // The id of the message sent with this deduplication id inside its window, if any.
   static std::optional<std::string> duplicate_of(const transaction& tx, const queue_state* q,
-                                                 std::string_view queue, const std::string& dedup_id,
-                                                 time_point now) {
+                                                 std::string_view queue,
+                                                 const std::string& dedup_id, time_point now) {
     if (dedup_id.empty()) return std::nullopt;
     for (const auto& s : tx.staged_) {
       if (s.queue == queue && s.deduplication_id == dedup_id) return s.message.id;

@@ -82,25 +82,24 @@ struct queue_stats {
 /// rolls it back. enqueue() runs inside one; the other operations are each
 /// their own.
 template <class S>
-concept queue_store =
-    std::same_as<typename S::queue_store_concept, queue_store_tag> &&
+concept queue_store = std::same_as<typename S::queue_store_concept, queue_store_tag> &&
     requires(S& s, typename S::transaction& tx, std::string_view queue,
              std::span<const queue_message_draft> drafts, const leased_message& lease,
              time_point now, duration d, std::size_t n, std::string_view text,
              std::optional<std::int64_t> which) {
-      { s.begin() } -> std::same_as<typename S::transaction>;
-      tx.commit();
-      { s.enqueue(tx, queue, drafts, now, d) } -> std::same_as<std::vector<enqueue_result>>;
-      { s.lease(queue, n, now, d) } -> std::same_as<std::vector<leased_message>>;
-      { s.ack(queue, lease) } -> std::same_as<bool>;
-      { s.extend(queue, lease, now) } -> std::same_as<bool>;
-      { s.retry(queue, lease, now, text) } -> std::same_as<bool>;
-      { s.dead_letter(queue, lease, text, now) } -> std::same_as<bool>;
-      { s.dead_letters(queue, n) } -> std::same_as<std::vector<dead_lettered_message>>;
-      { s.redrive(queue, which, now) } -> std::same_as<std::size_t>;
-      { s.purge_dead_letters(queue) } -> std::same_as<std::size_t>;
-      { s.stats(queue, now) } -> std::same_as<queue_stats>;
-    };
+  { s.begin() } -> std::same_as<typename S::transaction>;
+  tx.commit();
+  { s.enqueue(tx, queue, drafts, now, d) } -> std::same_as<std::vector<enqueue_result>>;
+  { s.lease(queue, n, now, d) } -> std::same_as<std::vector<leased_message>>;
+  { s.ack(queue, lease) } -> std::same_as<bool>;
+  { s.extend(queue, lease, now) } -> std::same_as<bool>;
+  { s.retry(queue, lease, now, text) } -> std::same_as<bool>;
+  { s.dead_letter(queue, lease, text, now) } -> std::same_as<bool>;
+  { s.dead_letters(queue, n) } -> std::same_as<std::vector<dead_lettered_message>>;
+  { s.redrive(queue, which, now) } -> std::same_as<std::size_t>;
+  { s.purge_dead_letters(queue) } -> std::same_as<std::size_t>;
+  { s.stats(queue, now) } -> std::same_as<queue_stats>;
+};
 
 namespace detail {
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <fmt/core.h>  // the default dead-letter report
+
 #include <atomic>       // the dead-letter count, read from any thread
 #include <cstdint>      // counts
 #include <cstdio>       // stderr for the default dead-letter report
@@ -10,8 +12,6 @@
 #include <string_view>  // reasons
 #include <type_traits>  // handler checks
 #include <utility>      // std::move
-
-#include <fmt/core.h>  // the default dead-letter report
 
 #include "herald/bus/bus.hpp"  // dispatch frames, so handlers' publishes carry causation
 #include "herald/codec.hpp"

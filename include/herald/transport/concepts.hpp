@@ -47,9 +47,10 @@ using wire_handler = std::function<void(const wire_message&)>;
 namespace detail {
 
 template <class T>
-concept declares_transport_tag =
-    requires { typename T::transport_concept; } &&
-    std::same_as<typename T::transport_concept, transport_tag>;
+concept declares_transport_tag = requires {
+  typename T::transport_concept;
+}
+&&std::same_as<typename T::transport_concept, transport_tag>;
 
 template <class T>
 concept has_transport_publish = requires(T& t, std::string_view subject, wire_message m) {
@@ -57,10 +58,10 @@ concept has_transport_publish = requires(T& t, std::string_view subject, wire_me
 };
 
 template <class T>
-concept has_transport_subscribe =
-    requires(T& t, std::string_view subject, subscribe_options o, wire_handler h) {
-      { t.subscribe(subject, std::move(o), std::move(h)) } -> std::same_as<subscription>;
-    };
+concept has_transport_subscribe = requires(T& t, std::string_view subject, subscribe_options o,
+                                           wire_handler h) {
+  { t.subscribe(subject, std::move(o), std::move(h)) } -> std::same_as<subscription>;
+};
 
 }  // namespace detail
 
@@ -68,7 +69,7 @@ concept has_transport_subscribe =
 /// or many. A type opts in with the tag, so nothing is a transport by accident.
 template <class T>
 concept transport = detail::declares_transport_tag<T> && detail::has_transport_publish<T> &&
-                    detail::has_transport_subscribe<T>;
+    detail::has_transport_subscribe<T>;
 
 namespace detail {
 

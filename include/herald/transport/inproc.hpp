@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <fmt/core.h>  // the default report of an undeliverable message
+
 #include <atomic>       // member liveness, round-robin cursors, sequence numbers
 #include <cstdint>      // ids
 #include <cstdio>       // stderr for undeliverable messages
@@ -12,8 +14,6 @@
 #include <string_view>  // subjects
 #include <utility>      // std::move
 #include <vector>       // members
-
-#include <fmt/core.h>  // the default report of an undeliverable message
 
 #include "herald/bus/subscription.hpp"
 #include "herald/error.hpp"
@@ -64,8 +64,8 @@ class inproc_transport {
       std::lock_guard lock(mutex_);
       current = registry_;
     }
-    for (const auto& member : current->fan_out) {
-      if (subject_matches(member->filter, subject)) deliver_fan_out(*member, message);
+    for (const auto& fan : current->fan_out) {
+      if (subject_matches(fan->filter, subject)) deliver_fan_out(*fan, message);
     }
     for (const auto& g : current->groups) {
       if (subject_matches(g->filter, subject)) deliver_to_group(*g, message);
@@ -118,7 +118,8 @@ class inproc_transport {
     std::string filter;
     std::string name;
     std::vector<std::shared_ptr<member>> members;
-    std::shared_ptr<std::atomic<std::size_t>> cursor = std::make_shared<std::atomic<std::size_t>>(0);
+    std::shared_ptr<std::atomic<std::size_t>> cursor =
+        std::make_shared<std::atomic<std::size_t>>(0);
   };
 
   struct registry {

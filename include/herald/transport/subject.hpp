@@ -62,7 +62,8 @@ inline void validate_subject(std::string_view subject, bool for_subscribe = fals
 
 /// Whether `subject` (no wildcards) is matched by `filter` (may hold `*`
 /// and a final `>`). Both are assumed valid.
-[[nodiscard]] inline bool subject_matches(std::string_view filter, std::string_view subject) noexcept {
+[[nodiscard]] inline bool subject_matches(std::string_view filter,
+                                          std::string_view subject) noexcept {
   while (true) {
     auto f_end = filter.find('.');
     auto s_end = subject.find('.');

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <chrono>   // how often a missing reserve is looked for again
-#include <cstddef>  // sizes
-#include <string>   // the reserve file's path
-
 #include <fcntl.h>     // open, posix_fallocate
 #include <sys/stat.h>  // stat
 #include <unistd.h>    // close, unlink
+
+#include <chrono>   // how often a missing reserve is looked for again
+#include <cstddef>  // sizes
+#include <string>   // the reserve file's path
 
 namespace herald::detail::sqlite {
 

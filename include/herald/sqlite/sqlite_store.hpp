@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <sqlite3.h>
+
 #include <algorithm>    // leases in send order
 #include <chrono>       // busy timeout
 #include <cstddef>      // counts
@@ -13,12 +15,10 @@
 #include <utility>      // std::move
 #include <vector>       // results
 
-#include <sqlite3.h>
-
 #include "herald/clock.hpp"
-#include "herald/detail/sqlite.hpp"
-#include "herald/detail/sqlite_reserve.hpp"
 #include "herald/error.hpp"
+#include "herald/sqlite/detail/disk_reserve.hpp"
+#include "herald/sqlite/detail/statement.hpp"
 #include "herald/store/queue_store.hpp"
 
 namespace herald {
@@ -79,8 +79,9 @@ class sqlite_store {
 
   explicit sqlite_store(std::string path, sqlite_options options = {})
       : path_(std::move(path)), options_(options) {
-    int rc = sqlite3_open_v2(path_.c_str(), &db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc =
+        sqlite3_open_v2(path_.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
       std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close(db_);
@@ -98,8 +99,10 @@ class sqlite_store {
       // Switching a new file to WAL, and creating its schema, can meet
       // another process doing the same: SQLite answers SQLITE_BUSY there
       // without calling the busy handler, so wait here instead.
-      detail::sqlite::while_busy(options_.busy_timeout, [&] { exec("PRAGMA journal_mode=WAL", "switching to WAL mode"); });
-      exec(std::string("PRAGMA synchronous=") + sync_name(options_.synchronous), "setting synchronous");
+      detail::sqlite::while_busy(options_.busy_timeout,
+                                 [&] { exec("PRAGMA journal_mode=WAL", "switching to WAL mode"); });
+      exec(std::string("PRAGMA synchronous=") + sync_name(options_.synchronous),
+           "setting synchronous");
       if (detail::sqlite::disk_reserve::applies(path_, options_.disk_reserve)) {
         // A checkpoint after a full disk needs room for the pages the WAL
         // holds: keep them under half of the reserve.
@@ -149,7 +152,11 @@ class sqlite_store {
     for (const auto& d : drafts) {
       if (!d.deduplication_id.empty()) {
         auto claim = use(statements_.claim_dedup);
-        claim.bind(1, queue).bind(2, d.deduplication_id).bind(3, saturating_add(now, dedup_window)).bind(4, d.id).bind(5, now);
+        claim.bind(1, queue)
+            .bind(2, d.deduplication_id)
+            .bind(3, saturating_add(now, dedup_window))
+            .bind(4, d.id)
+            .bind(5, now);
         claim.step();
         if (sqlite3_changes(db_) == 0) {
           auto original = use(statements_.dedup_id);
@@ -159,7 +166,12 @@ class sqlite_store {
         }
       }
       auto insert = use(statements_.insert);
-      insert.bind(1, queue).bind(2, d.id).bind(3, d.body).bind(4, d.group).bind(5, now).bind(6, d.available_at);
+      insert.bind(1, queue)
+          .bind(2, d.id)
+          .bind(3, d.body)
+          .bind(4, d.group)
+          .bind(5, now)
+          .bind(6, d.available_at);
       insert.step();
       results.push_back({d.id, false});
     }
@@ -178,7 +190,10 @@ class sqlite_store {
     auto tx = begin();
     {
       auto r = use(statements_.lease);
-      r.bind(1, queue).bind(2, now).bind(3, saturating_add(now, visibility)).bind(4, static_cast<std::int64_t>(max));
+      r.bind(1, queue)
+          .bind(2, now)
+          .bind(3, saturating_add(now, visibility))
+          .bind(4, static_cast<std::int64_t>(max));
       while (r.step()) {
         out.push_back({r.integer(0), r.text(1), r.text(2), r.text(3),
                        static_cast<std::uint32_t>(r.integer(4)), r.time(5), r.time(6), r.time(7),
@@ -206,22 +221,26 @@ class sqlite_store {
   }
 
  public:
-
   bool ack(std::string_view, const leased_message& m) {
-    return changed(statements_.ack, [&](detail::sqlite::run& r) { r.bind(1, m.seq).bind(2, m.lease); });
+    return changed(statements_.ack,
+                   [&](detail::sqlite::run& r) { r.bind(1, m.seq).bind(2, m.lease); });
   }
 
   bool extend(std::string_view, const leased_message& m, time_point until) {
-    return changed(statements_.extend, [&](detail::sqlite::run& r) { r.bind(1, m.seq).bind(2, m.lease).bind(3, until); });
+    return changed(statements_.extend, [&](detail::sqlite::run& r) {
+      r.bind(1, m.seq).bind(2, m.lease).bind(3, until);
+    });
   }
 
-  bool retry(std::string_view, const leased_message& m, time_point available_at, std::string_view error) {
+  bool retry(std::string_view, const leased_message& m, time_point available_at,
+             std::string_view error) {
     return changed(statements_.retry, [&](detail::sqlite::run& r) {
       r.bind(1, m.seq).bind(2, m.lease).bind(3, available_at).bind(4, error);
     });
   }
 
-  bool dead_letter(std::string_view, const leased_message& m, std::string_view reason, time_point now) {
+  bool dead_letter(std::string_view, const leased_message& m, std::string_view reason,
+                   time_point now) {
     return changed(statements_.dead_letter, [&](detail::sqlite::run& r) {
       r.bind(1, m.seq).bind(2, m.lease).bind(3, now).bind(4, reason);
     });
@@ -245,14 +264,20 @@ class sqlite_store {
     {
       auto copy = use(statements_.redrive_copy);
       copy.bind(1, queue).bind(3, now);
-      if (which) copy.bind(2, *which); else copy.bind_null(2);
+      if (which)
+        copy.bind(2, *which);
+      else
+        copy.bind_null(2);
       copy.step();
     }
     auto moved = static_cast<std::size_t>(sqlite3_changes(db_));
     {
       auto remove = use(statements_.redrive_remove);
       remove.bind(1, queue);
-      if (which) remove.bind(2, *which); else remove.bind_null(2);
+      if (which)
+        remove.bind(2, *which);
+      else
+        remove.bind_null(2);
       remove.step();
     }
     tx.commit();
@@ -269,7 +294,6 @@ class sqlite_store {
     });
   }
 
-
   queue_stats stats(std::string_view queue, time_point now) {
     std::lock_guard lock(mutex_);
     check_file();
@@ -281,7 +305,8 @@ class sqlite_store {
       s.in_flight = static_cast<std::size_t>(r.integer(1));
       s.delayed = static_cast<std::size_t>(r.integer(2));
       s.depth = static_cast<std::size_t>(r.integer(3));
-      if (sqlite3_column_type(statements_.stats.get(), 4) != SQLITE_NULL) s.oldest_age = now - r.time(4);
+      if (sqlite3_column_type(statements_.stats.get(), 4) != SQLITE_NULL)
+        s.oldest_age = now - r.time(4);
     }
     return s;
   }
@@ -298,9 +323,12 @@ class sqlite_store {
 
   static const char* sync_name(sqlite_sync s) {
     switch (s) {
-      case sqlite_sync::off: return "OFF";
-      case sqlite_sync::full: return "FULL";
-      case sqlite_sync::normal: break;
+      case sqlite_sync::off:
+        return "OFF";
+      case sqlite_sync::full:
+        return "FULL";
+      case sqlite_sync::normal:
+        break;
     }
     return "NORMAL";
   }
@@ -326,13 +354,15 @@ class sqlite_store {
     if (rc != SQLITE_OK) detail::sqlite::fail(db_, rc, doing, path_, options_.busy_timeout);
   }
 
-  void exec_noexcept(const char* sql) noexcept { sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
-
+  void exec_noexcept(const char* sql) noexcept {
+    sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  }
 
   // Version 1 held the messages; version 2 added deduplication and the group index.
   void migrate() {
     auto tx = begin();
-    exec("CREATE TABLE IF NOT EXISTS herald_schema (version INTEGER NOT NULL)", "reading the schema");
+    exec("CREATE TABLE IF NOT EXISTS herald_schema (version INTEGER NOT NULL)",
+         "reading the schema");
     std::int64_t version = 0;
     {
       detail::sqlite::statement read(db_, "SELECT max(version) FROM herald_schema");
@@ -395,7 +425,8 @@ class sqlite_store {
         "ON CONFLICT (queue, dedup_id) DO UPDATE SET expires_at = excluded.expires_at, "
         "id = excluded.id WHERE herald_dedup.expires_at <= ?5");
     statements_.dedup_id = make("SELECT id FROM herald_dedup WHERE queue = ?1 AND dedup_id = ?2");
-    statements_.prune_dedup = make("DELETE FROM herald_dedup WHERE queue = ?1 AND expires_at <= ?2");
+    statements_.prune_dedup =
+        make("DELETE FROM herald_dedup WHERE queue = ?1 AND expires_at <= ?2");
     // Only the oldest live message of a group may be leased, so a group goes
     // one at a time in send order. PostgreSQL: the same with FOR UPDATE SKIP LOCKED.
     statements_.lease = make(
@@ -405,7 +436,8 @@ class sqlite_store {
         "AND m.available_at <= ?2 AND m.lease_until <= ?2 AND (m.grp = '' OR m.seq = "
         "(SELECT min(g.seq) FROM herald_queue g WHERE g.queue = m.queue AND g.grp = m.grp "
         "AND g.dead = 0)) ORDER BY m.seq LIMIT ?4) "
-        "RETURNING seq, id, body, grp, attempts, enqueued_at, first_attempt_at, lease_until, lease");
+        "RETURNING seq, id, body, grp, attempts, enqueued_at, first_attempt_at, lease_until, "
+        "lease");
     statements_.ack = make("DELETE FROM herald_queue WHERE seq = ?1 AND lease = ?2 AND dead = 0");
     // Never shorter: see memory_store::extend.
     statements_.extend = make(
@@ -426,8 +458,8 @@ class sqlite_store {
         "INSERT INTO herald_queue (queue, id, body, grp, enqueued_at, available_at) "
         "SELECT queue, id, body, grp, enqueued_at, ?3 FROM herald_queue "
         "WHERE queue = ?1 AND dead = 1 AND (?2 IS NULL OR seq = ?2) ORDER BY seq");
-    statements_.redrive_remove = make(
-        "DELETE FROM herald_queue WHERE queue = ?1 AND dead = 1 AND (?2 IS NULL OR seq = ?2)");
+    statements_.redrive_remove =
+        make("DELETE FROM herald_queue WHERE queue = ?1 AND dead = 1 AND (?2 IS NULL OR seq = ?2)");
     statements_.purge = make("DELETE FROM herald_queue WHERE queue = ?1 AND dead = 1");
     statements_.stats = make(
         "SELECT coalesce(sum(dead = 1), 0), coalesce(sum(dead = 0 AND lease_until > ?2), 0), "

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <sqlite3.h>
+
 #include <algorithm>    // std::min, for the pause between tries
 #include <chrono>       // times are stored as nanoseconds since the epoch
 #include <cstdint>      // integer columns
@@ -8,8 +10,6 @@
 #include <string_view>  // SQL and bound text
 #include <thread>       // a pause between tries while another process creates the file
 #include <utility>      // std::exchange
-
-#include <sqlite3.h>
 
 #include "herald/clock.hpp"
 #include "herald/error.hpp"
@@ -32,10 +32,11 @@ inline time_point to_time(std::int64_t ns) noexcept {
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      throw store_error(errc::storage_busy,
-                        where + "another connection held the database locked for longer than the " +
-                            "busy timeout (" + std::to_string(busy_timeout.count()) +
-                            " ms); nothing was changed, try again or raise sqlite_options::busy_timeout");
+      throw store_error(
+          errc::storage_busy,
+          where + "another connection held the database locked for longer than the " +
+              "busy timeout (" + std::to_string(busy_timeout.count()) +
+              " ms); nothing was changed, try again or raise sqlite_options::busy_timeout");
     case SQLITE_FULL:
       throw store_error(errc::storage_full,
                         where + "the disk or the database's page limit is full (" + detail +
@@ -57,7 +58,8 @@ inline time_point to_time(std::int64_t ns) noexcept {
 template <class Step>
 void while_busy(std::chrono::milliseconds timeout, Step&& step) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
+  for (auto pause = std::chrono::milliseconds(1);;
+       pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
     try {
       step();
       return;
@@ -89,9 +91,9 @@ class statement {
   statement(sqlite3* db, std::string_view sql) : db_(db) {
     int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
                                 SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
-    if (rc != SQLITE_OK) throw store_error(errc::storage_failed,
-                                           std::string("sqlite: preparing a statement: ") +
-                                               sqlite3_errmsg(db) + " in: " + std::string(sql));
+    if (rc != SQLITE_OK)
+      throw store_error(errc::storage_failed, std::string("sqlite: preparing a statement: ") +
+                                                  sqlite3_errmsg(db) + " in: " + std::string(sql));
   }
   statement(statement&& other) noexcept
       : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
@@ -147,7 +149,8 @@ class run {
   time_point time(int col) const { return to_time(integer(col)); }
   std::string text(int col) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
   }
 
  private:

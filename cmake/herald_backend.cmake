@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: MIT
+# Each backend lives in include/herald/<name>/, is the target herald::<name>
+# with its own header set, and is installed as the component <name>. The
+# core target holds every other header.
+set(herald_backend_names sqlite postgres nats)
+
+file(GLOB_RECURSE herald_headers CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/include/herald/*.hpp")
+list(JOIN herald_backend_names "|" herald_backend_regex)
+list(FILTER herald_headers EXCLUDE REGEX "/include/herald/(${herald_backend_regex})/")
+
+# herald_add_backend(<name> <client library target>...)
+function(herald_add_backend name)
+  add_library(herald_${name} INTERFACE)
+  add_library(herald::${name} ALIAS herald_${name})
+  set_target_properties(herald_${name} PROPERTIES EXPORT_NAME ${name})
+  file(GLOB_RECURSE headers CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/include/herald/${name}/*.hpp")
+  target_sources(herald_${name} INTERFACE
+    FILE_SET HEADERS BASE_DIRS "${PROJECT_SOURCE_DIR}/include" FILES ${headers})
+  target_link_libraries(herald_${name} INTERFACE herald ${ARGN})
+  set_property(GLOBAL APPEND PROPERTY herald_backends ${name})
+endfunction()

@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: MIT
+# Tests and benchmarks are on by default at the top level only when their
+# frameworks are installed, so that a plain configure (to install herald, say)
+# never fails for want of Catch2. Asking for them (-D…=ON) makes them required.
+function(herald_default_option option description package)
+  if(DEFINED ${option} OR NOT PROJECT_IS_TOP_LEVEL)
+    option(${option} "${description}" OFF)
+    return()
+  endif()
+  find_package(${package} QUIET)
+  if(${package}_FOUND)
+    option(${option} "${description}" ON)
+  else()
+    option(${option} "${description}" OFF)
+    message(STATUS "herald: ${package} not found, so ${option} is OFF "
+                   "(install it, or pass -D${option}=ON to require it)")
+  endif()
+endfunction()
+
+herald_default_option(HERALD_BUILD_TESTS "Build herald's tests" Catch2)
+herald_default_option(HERALD_BUILD_BENCHMARKS "Build herald's benchmarks" benchmark)
+option(HERALD_BUILD_EXAMPLES "Build herald's examples" ${PROJECT_IS_TOP_LEVEL})
+option(HERALD_BUILD_FUZZERS "Build libFuzzer targets (needs clang)" OFF)
+option(HERALD_INSTALL "Generate herald's install rules" ${PROJECT_IS_TOP_LEVEL})
+# Our dev preset and CI turn this on; a user's build never fails on a warning
+# a newer compiler invents.
+option(HERALD_WARNINGS_AS_ERRORS "Treat warnings in herald's own tests and examples as errors" OFF)
