@@ -5,6 +5,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <herald/bus/bus.hpp>
 #include <herald/routing/event_pattern.hpp>
 #include <herald/routing/route.hpp>
 #include <herald/routing/rule_set.hpp>

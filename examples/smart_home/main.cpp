@@ -7,9 +7,9 @@
 #include <fmt/core.h>
 
 #include <herald/bus/bus.hpp>
-#include <herald/routing/event_pattern.hpp>
 #include <herald/routing/route.hpp>
 #include <herald/routing/rule_set.hpp>
+#include <herald/routing/typed_pattern.hpp>
 #include <herald/topic/topic.hpp>
 #include <map>
 #include <string>

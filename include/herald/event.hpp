@@ -6,6 +6,8 @@
 #include <string_view>  // event type names
 #include <type_traits>  // std::is_class_v
 
+#include "herald/detail/always_false.hpp"
+
 namespace herald {
 
 /// Names an event type the user cannot change. Specialize it with
@@ -104,9 +106,6 @@ concept event =
     (detail::event_version_of<E>() >= 1);
 
 namespace detail {
-
-template <class>
-inline constexpr bool always_false = false;
 
 // Checks one requirement at a time so that misuse reads as one sentence, not a
 // wall of unsatisfied constraints. Returns true when E is an event.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <atomic>
 #include <herald/bus/bus.hpp>
-#include <herald/bus/subscription.hpp>
 #include <herald/routing/route.hpp>
+#include <herald/subscription.hpp>
 #include <herald/transport/inproc.hpp>
 #include <memory>
 #include <optional>

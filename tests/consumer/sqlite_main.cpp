@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: MIT
 // A user of the SQLite backend: find_package(herald COMPONENTS sqlite) and
 // herald::sqlite give the store and its client library.
-#include <herald/queue/queue.hpp>
-#include <herald/sqlite/sqlite_store.hpp>
-
 #include <fmt/core.h>
 
+#include <herald/queue/queue.hpp>
+#include <herald/sqlite/sqlite_store.hpp>
 #include <nlohmann/json.hpp>
 
 struct order_placed {

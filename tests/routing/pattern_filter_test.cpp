@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <herald/bus/bus.hpp>
-#include <herald/routing/event_pattern.hpp>
+#include <herald/routing/typed_pattern.hpp>
 #include <string>
 #include <vector>
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <herald/bus/bus.hpp>
 #include <herald/routing/route.hpp>
 #include <map>
 #include <random>

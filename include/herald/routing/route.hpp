@@ -15,7 +15,7 @@
 #include <utility>            // std::move
 #include <vector>             // the routes of a table
 
-#include "herald/bus/bus.hpp"
+#include "herald/bus/detail/route_table.hpp"
 #include "herald/codec.hpp"
 #include "herald/detail/type_index.hpp"
 #include "herald/envelope.hpp"
@@ -252,7 +252,7 @@ event_pattern to_event_pattern(Pattern&& pattern) {
   }
 }
 
-// Named in bus.hpp: what bus.route() calls to make its next table.
+// Declared in bus/detail/route_table.hpp: what bus.route() calls to make its next table.
 template <class Pattern>
 struct route_builder {
   template <class P, class Handler>

@@ -11,7 +11,7 @@
 #include <vector>       // batches
 
 #include "herald/clock.hpp"
-#include "herald/event.hpp"  // detail::always_false
+#include "herald/detail/always_false.hpp"
 
 namespace herald {
 

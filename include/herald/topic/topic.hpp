@@ -13,8 +13,9 @@
 #include <type_traits>  // handler checks
 #include <utility>      // std::move
 
-#include "herald/bus/bus.hpp"  // dispatch frames, so handlers' publishes carry causation
 #include "herald/codec.hpp"
+#include "herald/detail/handler_traits.hpp"
+#include "herald/detail/typed_frame.hpp"  // handlers' publishes carry causation
 #include "herald/transport/concepts.hpp"
 #include "herald/transport/inproc.hpp"
 #include "herald/transport/subject.hpp"
@@ -95,7 +96,7 @@ class topic {
             return;  // acknowledged: a message that cannot decode never will
           }
           // Publishes from the handler carry this message's correlation and causation.
-          detail::typed_frame<T> frame(&m.data, &m, no_bus_options());
+          detail::typed_frame<T, topic_options> frame(&m.data, &m, s->options);
           if constexpr (detail::takes_event<T, Handler>) {
             handler(m.data);
           } else {
@@ -125,12 +126,6 @@ class topic {
                  name, reason);
     }
   };
-
-  // The frame needs options only to make a message; here it is always given.
-  static const bus_options& no_bus_options() {
-    static const bus_options none;
-    return none;
-  }
 
   Transport& transport_;
   std::shared_ptr<state> state_;

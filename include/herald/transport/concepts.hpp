@@ -8,8 +8,8 @@
 #include <string>       // subjects, payloads, group names
 #include <string_view>  // subjects
 
-#include "herald/bus/subscription.hpp"
-#include "herald/event.hpp"  // detail::always_false
+#include "herald/detail/always_false.hpp"
+#include "herald/subscription.hpp"
 
 namespace herald {
 

@@ -15,8 +15,8 @@
 #include <utility>      // std::move
 #include <vector>       // members
 
-#include "herald/bus/subscription.hpp"
 #include "herald/error.hpp"
+#include "herald/subscription.hpp"
 #include "herald/transport/concepts.hpp"
 #include "herald/transport/subject.hpp"
 

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// What the bus offers routing, without knowing it: the table it calls on each
+// publish, the builder `bus.route` instantiates, and the hook through which a
+// filter that is not a predicate (an event pattern) names its predicate.
+// herald/routing/ defines them; the bus includes nothing of routing.
+
+#include <cstddef>      // type indexes
+#include <cstdint>      // route ids
+#include <exception>    // a failing route's error
+#include <string_view>  // event type names
+
+#include "herald/attributes.hpp"
+#include "herald/detail/dispatch_frame.hpp"
+
+namespace herald::detail {
+
+// What a route table needs from one publish: the bus's routes see every
+// event type, so the type travels as an index and the payload untyped.
+struct route_call {
+  dispatch_frame& frame;
+  std::size_t type;  // detail::type_index of the payload's type
+  const void* payload;
+  void* bus;
+  void (*report)(void* bus, std::string_view type, const attributes& m, std::exception_ptr e);
+};
+
+// The bus's routes, copied on write like handler lists.
+struct route_table {
+  void (*dispatch)(const route_table& self, route_call& call);
+  // A copy without route `id`: nullptr when none would be left.
+  const route_table* (*without)(const route_table& self, std::uint64_t id);
+  void (*destroy)(const route_table* self) noexcept;
+};
+
+// `static const route_table* with(const route_table* old, std::uint64_t id,
+// Pattern, Handler)`: defined in herald/routing/route.hpp.
+template <class Pattern>
+struct route_builder;
+
+// The predicate a filter of type Filter stands for, when subscribing to T.
+// herald/routing/pattern_filter.hpp maps event patterns to their matchers.
+template <class T, class Filter>
+struct filter_adapter {
+  using type = Filter;
+};
+
+}  // namespace herald::detail
