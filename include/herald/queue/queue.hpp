@@ -49,15 +49,33 @@ struct queue_options {
   decode_limits limits{};
 };
 
+namespace detail {
+
+// The event first, then its JSON, then the store: one sentence for the first
+// requirement that fails.
+template <class T, class Store>
+consteval bool check_queue() {
+  if constexpr (!check_event<T>()) {
+    return false;
+  } else if constexpr (!serializable_event<T>) {
+    static_assert(always_false<T>,
+                  "herald: a queue's event type needs a JSON form: give it to_json and "
+                  "from_json (or NLOHMANN_DEFINE_TYPE_INTRUSIVE)");
+    return false;
+  } else {
+    return check_queue_store<Store>();
+  }
+}
+
+}  // namespace detail
+
 /// A named queue of T in a store: point-to-point work that a herald::worker
 /// takes, with delays, deduplication and FIFO groups. Messages are stored as
 /// CloudEvents, so any process that knows T can work them.
 template <class T, class Store>
 class queue {
-  static_assert(detail::check_queue_store<Store>());
-  static_assert(serializable_event<T>,
-                "herald: a queue's event type needs a JSON form: give it to_json and from_json "
-                "(or NLOHMANN_DEFINE_TYPE_INTRUSIVE)");
+  // The check fails with its own sentence; this assert only instantiates it.
+  static_assert(detail::check_queue<T, Store>() || true);
 
  public:
   using event_type = T;

@@ -23,6 +23,7 @@
 
 #include "herald/codec.hpp"
 #include "herald/detail/dispatch_frame.hpp"
+#include "herald/detail/handler_traits.hpp"
 #include "herald/error.hpp"
 #include "herald/event.hpp"
 #include "herald/message.hpp"
@@ -88,13 +89,14 @@ class worker {
   template <class Handler>
   worker(queue<T, Store>& q, Handler&& handler, worker_options options = {})
       : queue_(&q), options_(std::move(options)), random_(seed(options_.seed)) {
-    if constexpr (std::is_invocable_v<Handler&, const T&>) {
+    if constexpr (detail::takes_event<T, std::decay_t<Handler>>) {
       handler_ = [h = std::forward<Handler>(handler)](const message<T>& m) mutable { h(m.data); };
-    } else {
-      static_assert(std::is_invocable_v<Handler&, const message<T>&>,
-                    "herald: a worker's handler must be callable with `const T&` or "
-                    "`const herald::message<T>&`");
+    } else if constexpr (detail::takes_message<T, std::decay_t<Handler>>) {
       handler_ = std::forward<Handler>(handler);
+    } else {
+      static_assert(detail::always_false<Handler>,
+                    "herald: a worker's handler must be callable with `const T&` or "
+                    "`const herald::message<T>&` for the queue's event type T");
     }
     if (options_.concurrency == 0) options_.concurrency = 1;
     if (options_.heartbeat <= duration::zero())

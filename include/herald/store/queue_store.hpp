@@ -72,6 +72,65 @@ struct queue_stats {
   duration oldest_age{};          ///< age of the oldest message not dead-lettered; 0 if none
 };
 
+namespace detail::store_member {
+
+// One concept per member, so that a type missing one is told which.
+template <class S>
+concept begin = requires(S& s) {
+  { s.begin() } -> std::same_as<typename S::transaction>;
+};
+template <class S>
+concept commit = requires(typename S::transaction& tx) {
+  tx.commit();
+};
+template <class S>
+concept enqueue = requires(S& s, typename S::transaction& tx, std::string_view queue,
+                           std::span<const queue_message_draft> drafts, time_point now,
+                           duration window) {
+  { s.enqueue(tx, queue, drafts, now, window) } -> std::same_as<std::vector<enqueue_result>>;
+};
+template <class S>
+concept lease = requires(S& s, std::string_view queue, std::size_t n, time_point now, duration d) {
+  { s.lease(queue, n, now, d) } -> std::same_as<std::vector<leased_message>>;
+};
+template <class S>
+concept ack = requires(S& s, std::string_view queue, const leased_message& m) {
+  { s.ack(queue, m) } -> std::same_as<bool>;
+};
+template <class S>
+concept extend = requires(S& s, std::string_view queue, const leased_message& m, time_point t) {
+  { s.extend(queue, m, t) } -> std::same_as<bool>;
+};
+template <class S>
+concept retry = requires(S& s, std::string_view queue, const leased_message& m, time_point t,
+                         std::string_view text) {
+  { s.retry(queue, m, t, text) } -> std::same_as<bool>;
+};
+template <class S>
+concept dead_letter = requires(S& s, std::string_view queue, const leased_message& m,
+                               std::string_view text, time_point now) {
+  { s.dead_letter(queue, m, text, now) } -> std::same_as<bool>;
+};
+template <class S>
+concept dead_letters = requires(S& s, std::string_view queue, std::size_t n) {
+  { s.dead_letters(queue, n) } -> std::same_as<std::vector<dead_lettered_message>>;
+};
+template <class S>
+concept redrive = requires(S& s, std::string_view queue, std::optional<std::int64_t> which,
+                           time_point now) {
+  { s.redrive(queue, which, now) } -> std::same_as<std::size_t>;
+};
+template <class S>
+concept purge_dead_letters = requires(S& s, std::string_view queue) {
+  { s.purge_dead_letters(queue) } -> std::same_as<std::size_t>;
+};
+template <class S>
+concept stats = requires(S& s, std::string_view queue, time_point now) {
+  { s.stats(queue, now) } -> std::same_as<queue_stats>;
+};
+
+}  // namespace detail::store_member
+
 /// Durable point-to-point messages, with leases. All times come from the
 /// caller, so that tests drive them with a manual clock and every process
 /// of a shared store agrees on one rule: a lease is valid while now < lease_until.
@@ -83,29 +142,20 @@ struct queue_stats {
 /// their own.
 template <class S>
 concept queue_store = std::same_as<typename S::queue_store_concept, queue_store_tag> &&
-    requires(S& s, typename S::transaction& tx, std::string_view queue,
-             std::span<const queue_message_draft> drafts, const leased_message& lease,
-             time_point now, duration d, std::size_t n, std::string_view text,
-             std::optional<std::int64_t> which) {
-  { s.begin() } -> std::same_as<typename S::transaction>;
-  tx.commit();
-  { s.enqueue(tx, queue, drafts, now, d) } -> std::same_as<std::vector<enqueue_result>>;
-  { s.lease(queue, n, now, d) } -> std::same_as<std::vector<leased_message>>;
-  { s.ack(queue, lease) } -> std::same_as<bool>;
-  { s.extend(queue, lease, now) } -> std::same_as<bool>;
-  { s.retry(queue, lease, now, text) } -> std::same_as<bool>;
-  { s.dead_letter(queue, lease, text, now) } -> std::same_as<bool>;
-  { s.dead_letters(queue, n) } -> std::same_as<std::vector<dead_lettered_message>>;
-  { s.redrive(queue, which, now) } -> std::same_as<std::size_t>;
-  { s.purge_dead_letters(queue) } -> std::same_as<std::size_t>;
-  { s.stats(queue, now) } -> std::same_as<queue_stats>;
-};
+    detail::store_member::begin<S> && detail::store_member::commit<S> &&
+    detail::store_member::enqueue<S> && detail::store_member::lease<S> &&
+    detail::store_member::ack<S> && detail::store_member::extend<S> &&
+    detail::store_member::retry<S> && detail::store_member::dead_letter<S> &&
+    detail::store_member::dead_letters<S> && detail::store_member::redrive<S> &&
+    detail::store_member::purge_dead_letters<S> && detail::store_member::stats<S>;
 
 namespace detail {
 
-// One sentence for the first member a would-be queue store lacks.
+// One sentence for the first member a would-be queue store lacks, naming it
+// with the signature it needs.
 template <class S>
 consteval bool check_queue_store() {
+  namespace m = store_member;
   if constexpr (!requires { typename S::queue_store_concept; }) {
     static_assert(always_false<S>,
                   "herald: a queue store must opt in with `using queue_store_concept = "
@@ -115,12 +165,64 @@ consteval bool check_queue_store() {
     static_assert(always_false<S>,
                   "herald: a queue store needs a nested `transaction` type with commit()");
     return false;
-  } else if constexpr (!queue_store<S>) {
+  } else if constexpr (!m::begin<S>) {
+    static_assert(always_false<S>, "herald: this queue store lacks `transaction begin()`");
+    return false;
+  } else if constexpr (!m::commit<S>) {
+    static_assert(always_false<S>, "herald: this queue store's transaction lacks `commit()`");
+    return false;
+  } else if constexpr (!m::enqueue<S>) {
     static_assert(always_false<S>,
-                  "herald: this type does not satisfy herald::queue_store: it needs begin, "
-                  "enqueue, lease, ack, extend, retry, dead_letter, dead_letters, redrive, "
-                  "purge_dead_letters and stats with the signatures in "
-                  "herald/store/queue_store.hpp");
+                  "herald: this queue store lacks `std::vector<herald::enqueue_result> "
+                  "enqueue(transaction&, std::string_view queue, "
+                  "std::span<const herald::queue_message_draft>, time_point now, duration "
+                  "deduplication_window)`");
+    return false;
+  } else if constexpr (!m::lease<S>) {
+    static_assert(always_false<S>,
+                  "herald: this queue store lacks `std::vector<herald::leased_message> "
+                  "lease(std::string_view queue, std::size_t max, time_point now, duration "
+                  "visibility)`");
+    return false;
+  } else if constexpr (!m::ack<S>) {
+    static_assert(always_false<S>,
+                  "herald: this queue store lacks `bool ack(std::string_view queue, const "
+                  "herald::leased_message&)`");
+    return false;
+  } else if constexpr (!m::extend<S>) {
+    static_assert(always_false<S>,
+                  "herald: this queue store lacks `bool extend(std::string_view queue, const "
+                  "herald::leased_message&, time_point until)`");
+    return false;
+  } else if constexpr (!m::retry<S>) {
+    static_assert(always_false<S>,
+                  "herald: this queue store lacks `bool retry(std::string_view queue, const "
+                  "herald::leased_message&, time_point available_at, std::string_view error)`");
+    return false;
+  } else if constexpr (!m::dead_letter<S>) {
+    static_assert(always_false<S>,
+                  "herald: this queue store lacks `bool dead_letter(std::string_view queue, "
+                  "const herald::leased_message&, std::string_view reason, time_point now)`");
+    return false;
+  } else if constexpr (!m::dead_letters<S>) {
+    static_assert(always_false<S>,
+                  "herald: this queue store lacks `std::vector<herald::dead_lettered_message> "
+                  "dead_letters(std::string_view queue, std::size_t limit)`");
+    return false;
+  } else if constexpr (!m::redrive<S>) {
+    static_assert(always_false<S>,
+                  "herald: this queue store lacks `std::size_t redrive(std::string_view queue, "
+                  "std::optional<std::int64_t> which, time_point now)`");
+    return false;
+  } else if constexpr (!m::purge_dead_letters<S>) {
+    static_assert(always_false<S>,
+                  "herald: this queue store lacks `std::size_t "
+                  "purge_dead_letters(std::string_view queue)`");
+    return false;
+  } else if constexpr (!m::stats<S>) {
+    static_assert(always_false<S>,
+                  "herald: this queue store lacks `herald::queue_stats stats(std::string_view "
+                  "queue, time_point now)`");
     return false;
   } else {
     return true;
