@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <herald/transport/inproc.hpp>
 #include <map>
 #include <mutex>
@@ -203,4 +206,124 @@ TEST_CASE("a message whose group members all left before delivery is reported, n
   CHECK(delivered == 0);
   REQUIRE(reported.size() == 1);
   CHECK_THAT(reported[0], herald_test::contains("every member of group 'billing'"));
+}
+
+namespace {
+
+// Handlers that hold until the test opens the gate, counting how many are inside.
+struct held_handlers {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool open = false;
+  int inside = 0;
+  int most_inside = 0;
+  int handled = 0;
+
+  void handle() {
+    std::unique_lock lock(mutex);
+    ++inside;
+    most_inside = std::max(most_inside, inside);
+    changed.notify_all();
+    changed.wait(lock, [&] { return open; });
+    --inside;
+    ++handled;
+    changed.notify_all();
+  }
+  template <class Pred>
+  bool wait_for(Pred pred) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, std::chrono::seconds(30), pred);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("max_in_flight bounds the handlers of a subscription running at once; publishers wait",
+          "[transport][inproc]") {
+  herald::inproc_transport t;
+  held_handlers held;
+  herald::subscribe_options opts;
+  opts.max_in_flight = 2;
+  auto s = t.subscribe("jobs", opts, [&](const herald::wire_message&) { held.handle(); });
+  std::vector<std::thread> publishers;
+  for (int i = 0; i < 6; ++i) publishers.emplace_back([&] { t.publish("jobs", bytes("x")); });
+  REQUIRE(held.wait_for([&] { return held.inside == 2; }));
+  // Four publishers are waiting for a slot; none may get in while the gate is shut.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::lock_guard lock(held.mutex);
+    CHECK(held.inside == 2);
+    held.open = true;
+  }
+  held.changed.notify_all();
+  for (auto& p : publishers) p.join();
+  CHECK(held.handled == 6);
+  CHECK(held.most_inside == 2);
+}
+
+TEST_CASE("without max_in_flight, every publisher's delivery runs at once", "[transport][inproc]") {
+  herald::inproc_transport t;
+  held_handlers held;
+  auto s = t.subscribe("jobs", {}, [&](const herald::wire_message&) { held.handle(); });
+  std::vector<std::thread> publishers;
+  for (int i = 0; i < 4; ++i) publishers.emplace_back([&] { t.publish("jobs", bytes("x")); });
+  CHECK(held.wait_for([&] { return held.inside == 4; }));
+  {
+    std::lock_guard lock(held.mutex);
+    held.open = true;
+  }
+  held.changed.notify_all();
+  for (auto& p : publishers) p.join();
+  CHECK(held.handled == 4);
+}
+
+TEST_CASE("max_in_flight: a handler publishing to its own full subscription gets would_deadlock",
+          "[transport][inproc]") {
+  herald::inproc_transport t;
+  herald::subscribe_options opts;
+  opts.max_in_flight = 1;
+  int depth = 0;
+  bool refused = false;
+  auto s = t.subscribe("loop", opts, [&](const herald::wire_message&) {
+    if (++depth > 1) return;
+    try {
+      t.publish("loop", bytes("again"));
+    } catch (const herald::error& e) {
+      refused = e.code() == herald::errc::would_deadlock;
+    }
+  });
+  t.publish("loop", bytes("first"));
+  CHECK(refused);
+  CHECK(depth == 1);
+}
+
+TEST_CASE("max_in_flight: unsubscribing wakes the publishers waiting for a slot",
+          "[transport][inproc]") {
+  std::vector<std::string> undeliverable;
+  std::mutex undeliverable_mutex;
+  herald::inproc_transport t(
+      {.max_deliver = 3,
+       .on_undeliverable = [&](const herald::wire_message& m, std::exception_ptr) {
+         std::lock_guard lock(undeliverable_mutex);
+         undeliverable.push_back(m.data);
+       }});
+  held_handlers held;
+  herald::subscribe_options opts;
+  opts.max_in_flight = 1;
+  auto s = t.subscribe("jobs", opts, [&](const herald::wire_message&) { held.handle(); });
+  std::thread first([&] { t.publish("jobs", bytes("first")); });
+  REQUIRE(held.wait_for([&] { return held.inside == 1; }));
+  std::thread second([&] { t.publish("jobs", bytes("second")); });  // waits for the slot
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::thread leaver([&] { s.reset(); });
+  leaver.join();
+  second.join();  // woke up: the subscriber it waited for has left
+  {
+    std::lock_guard lock(held.mutex);
+    held.open = true;
+  }
+  held.changed.notify_all();
+  first.join();
+  CHECK(held.handled == 1);
+  CHECK(undeliverable.empty());  // a fan-out subscriber that left is owed nothing
 }

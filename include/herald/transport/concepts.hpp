@@ -36,7 +36,8 @@ struct subscribe_options {
   std::string group{};
   /// Where the broker keeps a position to resume from (durable consumers).
   std::string durable_name{};
-  /// Messages this subscriber may hold unacknowledged at once; 0: the transport's default.
+  /// Messages this subscriber may hold unacknowledged at once; 0: the transport's default
+  /// (in-process: no bound; each publisher waits for a free slot).
   std::size_t max_in_flight = 0;
 };
 

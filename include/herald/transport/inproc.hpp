@@ -3,17 +3,20 @@
 
 #include <fmt/core.h>  // the default report of an undeliverable message
 
-#include <atomic>       // member liveness, round-robin cursors, sequence numbers
-#include <cstdint>      // ids
-#include <cstdio>       // stderr for undeliverable messages
-#include <exception>    // failed deliveries
-#include <functional>   // the undeliverable callback
-#include <memory>       // copy-on-write registry, lifetime token
-#include <mutex>        // guards the registry pointer
-#include <string>       // filters, group names
-#include <string_view>  // subjects
-#include <utility>      // std::move
-#include <vector>       // members
+#include <algorithm>           // the slots this thread holds
+#include <atomic>              // member liveness, round-robin cursors, sequence numbers
+#include <condition_variable>  // publishers wait for a free slot
+#include <cstddef>             // slot counts
+#include <cstdint>             // ids
+#include <cstdio>              // stderr for undeliverable messages
+#include <exception>           // failed deliveries
+#include <functional>          // the undeliverable callback
+#include <memory>              // copy-on-write registry, lifetime token
+#include <mutex>               // guards the registry pointer
+#include <string>              // filters, group names
+#include <string_view>         // subjects
+#include <utility>             // std::move
+#include <vector>              // members
 
 #include "herald/error.hpp"
 #include "herald/subscription.hpp"
@@ -34,7 +37,11 @@ namespace herald {
 /// runs; a message that a leaving fan-out subscriber had failed, or that
 /// finds every member of its group gone, goes to `on_undeliverable`.
 /// Handlers run on the publishing threads, so one handler may run on
-/// several threads at once.
+/// several threads at once — at most `subscribe_options::max_in_flight` of
+/// them (0: no bound): a publisher that finds them all taken waits for one to
+/// finish, which bounds the work in flight per subscription. A handler that
+/// publishes to its own subscription while this thread holds a slot of it
+/// and none is free gets errc::would_deadlock instead of waiting for itself.
 class inproc_transport {
  public:
   using transport_concept = transport_tag;
@@ -78,6 +85,7 @@ class inproc_transport {
     auto m = std::make_shared<member>();
     m->filter = std::string(subject);
     m->handler = std::move(handler);
+    m->max_in_flight = opts.max_in_flight;
     std::lock_guard lock(mutex_);
     m->id = ++last_id_;
     auto next = std::make_shared<registry>(*registry_);
@@ -109,7 +117,70 @@ class inproc_transport {
     std::string filter;
     wire_handler handler;
     std::atomic<bool> active{true};
+    std::size_t max_in_flight = 0;  // 0: no bound, and no lock taken
+    std::mutex slots;
+    std::condition_variable slot_freed;
+    std::size_t in_flight = 0;
   };
+
+  // The members whose slots this thread holds: a nested publish must not wait for itself.
+  static std::vector<const member*>& held_here() {
+    static thread_local std::vector<const member*> held;
+    return held;
+  }
+
+  // One of a member's max_in_flight slots, for one delivery attempt.
+  class slot {
+   public:
+    // Waits for a free slot; false if the member left meanwhile.
+    explicit slot(member& m) : m_(m.max_in_flight ? &m : nullptr) {
+      if (!m_) return;
+      auto& held = held_here();
+      const bool nested = std::find(held.begin(), held.end(), m_) != held.end();
+      std::unique_lock lock(m_->slots);
+      if (nested && m_->in_flight >= m_->max_in_flight) {
+        throw error(errc::would_deadlock,
+                    "a handler of '" + m_->filter + "' published to its own subscription with " +
+                        "all " + std::to_string(m_->max_in_flight) +
+                        " of its max_in_flight slots taken; waiting would wait for itself");
+      }
+      m_->slot_freed.wait(lock, [&] {
+        return m_->in_flight < m_->max_in_flight || !m_->active.load(std::memory_order_acquire);
+      });
+      if (!m_->active.load(std::memory_order_acquire)) {
+        m_ = nullptr;
+        left_ = true;
+        return;
+      }
+      ++m_->in_flight;
+      held.push_back(m_);
+    }
+    ~slot() {
+      if (!m_) return;
+      auto& held = held_here();
+      held.erase(std::find(held.begin(), held.end(), m_));
+      {
+        std::lock_guard lock(m_->slots);
+        --m_->in_flight;
+      }
+      m_->slot_freed.notify_one();
+    }
+    slot(const slot&) = delete;
+    slot& operator=(const slot&) = delete;
+    [[nodiscard]] bool member_left() const noexcept { return left_; }
+
+   private:
+    member* m_;
+    bool left_ = false;
+  };
+
+  // Wakes publishers waiting for a slot of a member that has left.
+  static void release_waiters(member& m) {
+    m.active.store(false, std::memory_order_release);
+    if (!m.max_in_flight) return;
+    { std::lock_guard lock(m.slots); }
+    m.slot_freed.notify_all();
+  }
 
   struct group {
     group() = default;
@@ -137,7 +208,7 @@ class inproc_transport {
       auto next = std::make_shared<registry>();
       for (const auto& m : registry_->fan_out) {
         if (m->id == id) {
-          m->active.store(false, std::memory_order_release);
+          release_waiters(*m);
         } else {
           next->fan_out.push_back(m);
         }
@@ -146,7 +217,7 @@ class inproc_transport {
         auto copy = std::make_shared<group>(*g);
         std::erase_if(copy->members, [&](const std::shared_ptr<member>& m) {
           if (m->id != id) return false;
-          m->active.store(false, std::memory_order_release);
+          release_waiters(*m);
           return true;
         });
         if (!copy->members.empty()) next->groups.push_back(std::move(copy));
@@ -157,8 +228,12 @@ class inproc_transport {
     }
   }
 
-  bool try_deliver(const member& m, wire_message& message, std::uint32_t attempt,
+  // False if the handler threw (its exception in `failure`) or the member
+  // left while this waited for a slot (`failure` untouched).
+  bool try_deliver(member& m, wire_message& message, std::uint32_t attempt,
                    std::exception_ptr& failure) {
+    slot taken(m);
+    if (taken.member_left()) return false;
     message.delivery_attempt = attempt;
     try {
       m.handler(message);
@@ -169,7 +244,7 @@ class inproc_transport {
     }
   }
 
-  void deliver_fan_out(const member& m, const wire_message& original) {
+  void deliver_fan_out(member& m, const wire_message& original) {
     wire_message message = original;
     std::exception_ptr failure;
     for (std::uint32_t attempt = 1; attempt <= options_.max_deliver; ++attempt) {
@@ -194,9 +269,10 @@ class inproc_transport {
     // to one still there; a failure moves it on to the next member.
     for (std::size_t tried = 0; attempt < options_.max_deliver && tried < n * options_.max_deliver;
          ++tried) {
-      const member& m = *g.members[(start + tried) % n];
+      member& m = *g.members[(start + tried) % n];
       if (!m.active.load(std::memory_order_acquire)) continue;
-      if (try_deliver(m, message, ++attempt, failure)) return;
+      if (try_deliver(m, message, attempt + 1, failure)) return;
+      if (m.active.load(std::memory_order_acquire)) ++attempt;  // it threw; else it left
     }
     if (attempt == 0) {
       // Every member left before it could be delivered: it vanishes unless reported.
