@@ -2,7 +2,10 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(herald_config_dir "${CMAKE_INSTALL_DATADIR}/cmake/herald")
+# vcpkg wants share/herald; the default is where CMake's own search looks first.
+set(HERALD_INSTALL_CMAKEDIR "${CMAKE_INSTALL_DATADIR}/cmake/herald" CACHE STRING
+    "Where herald's CMake package files are installed, relative to the prefix")
+set(herald_config_dir "${HERALD_INSTALL_CMAKEDIR}")
 
 install(TARGETS herald EXPORT herald-targets FILE_SET HEADERS)
 get_property(herald_backends GLOBAL PROPERTY herald_backends)
