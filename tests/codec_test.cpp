@@ -196,8 +196,23 @@ TEST_CASE("each CloudEvents rule broken gives a decode_error naming the attribut
       {with(R"(,"my-ext":"x")"), "my-ext", "lowercase letters a-z and digits 0-9"},
       {with(R"(,"my_ext":"x")"), "my_ext", "lowercase letters a-z and digits 0-9"},
       {with(R"(,"":"x")"), "", "lowercase letters"},
-      {with(R"(,"ext":1.5)"), "ext", "not a 64-bit integer"},
-      {with(R"(,"ext":18446744073709551615)"), "ext", "not a 64-bit integer"},
+      {with(R"(,"ext":1.5)"), "ext", "a number that is not an integer"},
+      // CloudEvents Integer: the signed 32-bit range
+      {with(R"(,"ext":18446744073709551615)"), "ext", "CloudEvents Integer, from -2147483648"},
+      {with(R"(,"ext":2147483648)"), "ext", "CloudEvents Integer, from -2147483648"},
+      {with(R"(,"ext":-2147483649)"), "ext", "got -2147483649"},
+      // CloudEvents String: no control characters, surrogates or noncharacters
+      {with(R"(,"subject":"a\u0001b")"), "subject", "holds U+0001"},
+      {with(R"(,"subject":"tab\there")"), "subject", "holds U+0009"},
+      {with(R"(,"datacontenttype":"a\u007f")"), "datacontenttype", "holds U+007F"},
+      {with(R"(,"ext":"x\u0085")"), "ext", "holds U+0085"},
+      {with(R"(,"correlationid":"\ufdd0")"), "correlationid", "holds U+FDD0"},
+      {with(R"(,"partitionkey":"\uffff")"), "partitionkey", "holds U+FFFF"},
+      {with(R"(,"subject":"\ud83f\udffe")"), "subject", "holds U+1FFFE"},
+      // a member given twice: two parsers would read two events
+      {with(R"(,"subject":"a","subject":"b")"), "subject", "is given twice"},
+      {with(R"(,"id":"2")"), "id", "is given twice"},
+      {with(R"(,"data":{"n":1,"n":2})"), "data", "names the member 'n' twice"},
       {with(R"(,"ext":{"a":1})"), "ext", "string, an integer or a boolean, got object"},
       {with(R"(,"ext":[1])"), "ext", "got array"},
       {with(R"(,"traceparent":"00-xyz")"), "traceparent", "W3C traceparent"},
@@ -232,15 +247,46 @@ TEST_CASE("each CloudEvents rule broken gives a decode_error naming the attribut
   }
 }
 
-TEST_CASE("extension values may be strings, 64-bit integers or booleans", "[codec]") {
+TEST_CASE("extension values may be strings, CloudEvents Integers (32-bit) or booleans",
+          "[codec][conformance]") {
   auto e = herald::decode_envelope(
-      with(R"(,"s":"x","i":-9223372036854775808,"u":9223372036854775807,"b":false,"sub2":"y")"));
+      with(R"(,"s":"x\u00a0y","i":-2147483648,"u":2147483647,"b":false,"sub2":"y")"));
   REQUIRE(e.extensions.size() == 5);
-  CHECK(std::get<std::string>(*e.extensions.find("s")) == "x");
-  CHECK(std::get<std::int64_t>(*e.extensions.find("i")) == INT64_MIN);
-  CHECK(std::get<std::int64_t>(*e.extensions.find("u")) == INT64_MAX);
+  CHECK(std::get<std::string>(*e.extensions.find("s")) == "x\xc2\xa0y");
+  CHECK(std::get<std::int64_t>(*e.extensions.find("i")) == INT32_MIN);
+  CHECK(std::get<std::int64_t>(*e.extensions.find("u")) == INT32_MAX);
   CHECK(std::get<bool>(*e.extensions.find("b")) == false);
   CHECK(e.extensions.find("missing") == nullptr);
+}
+
+TEST_CASE("encode refuses what the CloudEvents type system forbids, naming the attribute",
+          "[codec][conformance]") {
+  herald::envelope e;
+  e.id = "1";
+  e.source = "/s";
+  e.type = "a.b";
+  auto refused = [](const herald::envelope& bad) {
+    try {
+      (void)herald::encode_envelope(bad);
+    } catch (const herald::error& err) {
+      CHECK(err.code() == herald::errc::invalid_argument);
+      return std::string(err.what());
+    }
+    return std::string("accepted");
+  };
+  auto big = e;
+  big.extensions.set("n", std::int64_t{1} << 31);
+  CHECK_THAT(refused(big), herald_test::contains("attribute 'n' must be a CloudEvents Integer"));
+  auto control = e;
+  control.subject = "line\nbreak";
+  CHECK_THAT(refused(control), herald_test::contains("attribute 'subject' holds U+000A"));
+  auto c1 = e;
+  c1.extensions.set("tenant", std::string("a\xc2\x9f"));
+  CHECK_THAT(refused(c1), herald_test::contains("attribute 'tenant' holds U+009F"));
+  auto fine = e;
+  fine.extensions.set("n", std::int64_t{-2147483648LL});
+  fine.subject = "caf\xc3\xa9 \xe2\x82\xac";
+  CHECK(herald::decode_envelope(herald::encode_envelope(fine)) == fine);
 }
 
 TEST_CASE("a traceparent of a later version may carry more fields", "[codec]") {

@@ -11,6 +11,7 @@
 
 #include "herald/attributes.hpp"
 #include "herald/detail/base64.hpp"
+#include "herald/detail/cloudevents_types.hpp"
 #include "herald/detail/json_bounds.hpp"
 #include "herald/detail/json_text.hpp"
 #include "herald/detail/rfc3339.hpp"
@@ -111,6 +112,7 @@ inline void append_member(std::string& out, std::string_view name, std::string_v
   out += name;  // names are [a-z0-9_]+ here, checked before: no escaping needed
   out += "\":";
   if (!append_json_string(out, value)) throw_invalid(name, "is not valid UTF-8");
+  if (auto bad = forbidden_in_string(value)) throw_invalid(name, forbidden_string_rule(*bad));
 }
 
 inline void append_optional(std::string& out, std::string_view name, const std::string& value) {
@@ -123,6 +125,7 @@ inline bool take_string(nlohmann::json& v, std::string_view name, std::string& o
   if (!v.is_string()) throw_decode(name, std::string("must be a string, got ") + v.type_name());
   out = std::move(v.get_ref<std::string&>());
   if (out.empty()) throw_decode(name, "must be a non-empty string");
+  if (auto bad = forbidden_in_string(out)) throw_decode(name, forbidden_string_rule(*bad));
   return true;
 }
 
@@ -173,6 +176,9 @@ inline std::string encode_envelope(const envelope& e, const decode_limits& limit
       out += name;
       out += "\":";
       if (const auto* number = std::get_if<std::int64_t>(&value)) {
+        if (!detail::is_cloudevents_integer(*number)) {
+          throw_invalid(name, detail::integer_rule(*number));
+        }
         out += std::to_string(*number);
       } else {
         out += std::get<bool>(value) ? "true" : "false";
@@ -233,6 +239,17 @@ inline envelope decode_envelope(std::string_view json, const decode_limits& limi
   if (!builder.not_finite().empty()) {
     throw_decode("", "holds the number " + detail::quote_for_message(builder.not_finite()) +
                          ", too large for a 64-bit double");
+  }
+  if (const auto& twice = builder.duplicate()) {
+    if (builder.duplicate_at_top()) {
+      throw_decode(*twice,
+                   "is given twice; an event names each member once (CloudEvents JSON format "
+                   "§3), or two parsers could read two different events");
+    }
+    throw_decode("data", "holds an object that names the member '" +
+                             detail::quote_for_message(*twice) +
+                             "' twice; each object names each member once, or two parsers "
+                             "could read two different values");
   }
   if (!parsed) throw_decode("", "is not valid JSON: " + builder.syntax_error());
   if (!doc.is_object()) {
@@ -311,18 +328,26 @@ inline envelope decode_envelope(std::string_view json, const decode_limits& limi
       }
       if (value.is_null()) continue;  // JSON format §2.4: null means absent
       if (value.is_string()) {
+        if (auto bad = detail::forbidden_in_string(value.get_ref<const std::string&>())) {
+          throw_decode(key, detail::forbidden_string_rule(*bad));
+        }
         e.extensions.set(name, std::move(value.get_ref<std::string&>()));
       } else if (value.is_boolean()) {
         e.extensions.set(name, value.get<bool>());
-      } else if (value.is_number_integer() &&
-                 !(value.is_number_unsigned() &&
-                   value.get<std::uint64_t>() >
-                       static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))) {
+      } else if (value.is_number_unsigned() &&
+                 value.get<std::uint64_t>() >
+                     static_cast<std::uint64_t>(detail::cloudevents_integer_max)) {
+        throw_decode(key, "must be a CloudEvents Integer, from -2147483648 to 2147483647, got " +
+                              std::to_string(value.get<std::uint64_t>()));
+      } else if (value.is_number_integer()) {
+        if (!detail::is_cloudevents_integer(value.get<std::int64_t>())) {
+          throw_decode(key, detail::integer_rule(value.get<std::int64_t>()));
+        }
         e.extensions.set(name, value.get<std::int64_t>());
       } else {
-        throw_decode(key, std::string("must be a string, an integer or a boolean, got ") +
-                              (value.is_number() ? "a number that is not a 64-bit integer"
-                                                 : value.type_name()));
+        throw_decode(
+            key, std::string("must be a string, an integer or a boolean, got ") +
+                     (value.is_number() ? "a number that is not an integer" : value.type_name()));
       }
     }
   }
