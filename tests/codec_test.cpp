@@ -283,6 +283,17 @@ TEST_CASE("encode refuses what the CloudEvents type system forbids, naming the a
   auto c1 = e;
   c1.extensions.set("tenant", std::string("a\xc2\x9f"));
   CHECK_THAT(refused(c1), herald_test::contains("attribute 'tenant' holds U+009F"));
+  // Every rule decode enforces on a string attribute, encode enforces too.
+  auto spaced = e;
+  spaced.source = "/my source";
+  CHECK_THAT(refused(spaced), herald_test::contains("attribute 'source' must be a URI-reference"));
+  auto relative = e;
+  relative.dataschema = "schemas/order.json";
+  CHECK_THAT(refused(relative),
+             herald_test::contains("attribute 'dataschema' must be an absolute"));
+  auto trace = e;
+  trace.traceparent = "00-xyz";
+  CHECK_THAT(refused(trace), herald_test::contains("attribute 'traceparent' must be a W3C"));
   auto fine = e;
   fine.extensions.set("n", std::int64_t{-2147483648LL});
   fine.subject = "caf\xc3\xa9 \xe2\x82\xac";

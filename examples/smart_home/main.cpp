@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include <herald/bus/bus.hpp>
+#include <herald/cloudevent_json.hpp>
 #include <herald/routing/route.hpp>
 #include <herald/routing/rule_set.hpp>
 #include <herald/routing/typed_pattern.hpp>

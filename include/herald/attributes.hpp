@@ -29,17 +29,9 @@ constexpr bool is_valid_attribute_name(std::string_view name) noexcept {
   return true;
 }
 
-// Names with their own member in herald::attributes, or reserved by the JSON format.
-constexpr bool is_known_attribute_name(std::string_view name) noexcept {
-  constexpr std::string_view known[] = {
-      "id",          "source",          "specversion", "type",        "time",
-      "subject",     "datacontenttype", "dataschema",  "traceparent", "correlationid",
-      "causationid", "partitionkey",    "data",        "data_base64"};
-  for (auto k : known) {
-    if (k == name) return true;
-  }
-  return false;
-}
+// Whether `name` has its own member in herald::attributes or is reserved by
+// the JSON format; defined below, from the attribute table.
+constexpr bool is_known_attribute_name(std::string_view name) noexcept;
 
 }  // namespace detail
 
@@ -51,25 +43,7 @@ class extension_map {
 
   /// Sets `name` to `value`. Throws herald::error (invalid_argument) when the
   /// name is not [a-z0-9]+ or is an attribute that has its own member.
-  void set(std::string name, extension_value value) {
-    if (!detail::is_valid_attribute_name(name)) {
-      throw error(errc::invalid_argument,
-                  "extension name '" + name +
-                      "' is not valid: CloudEvents extension names use lowercase letters a-z and "
-                      "digits 0-9 only");
-    }
-    if (detail::is_known_attribute_name(name)) {
-      throw error(errc::invalid_argument, "'" + name +
-                                              "' has its own member in herald::attributes; set "
-                                              "that member instead of an extension");
-    }
-    auto it = lower_bound(name);
-    if (it != entries_.end() && it->first == name) {
-      it->second = std::move(value);
-    } else {
-      entries_.emplace(it, std::move(name), std::move(value));
-    }
-  }
+  void set(std::string name, extension_value value);
 
   /// The value of `name`, or nullptr.
   [[nodiscard]] const extension_value* find(std::string_view name) const noexcept {
@@ -122,5 +96,72 @@ struct attributes {
 
   friend bool operator==(const attributes&, const attributes&) = default;
 };
+
+namespace detail {
+
+// How a string attribute's value is checked, on encode and decode alike.
+enum class attribute_rule {
+  string,         // a CloudEvents String
+  uri_reference,  // source: no spaces or control characters
+  absolute_uri,   // dataschema
+  traceparent,    // W3C Trace Context
+};
+
+struct string_attribute {
+  std::string_view name;
+  std::string attributes::*member;
+  attribute_rule rule;
+  bool required;
+};
+
+// The string attributes, written once: the encoder, the decoder and the
+// JSON view that patterns match all walk this table, in this order.
+// specversion (always "1.0") and time (a timestamp) are handled apart.
+inline constexpr string_attribute string_attributes[] = {
+    {"id", &attributes::id, attribute_rule::string, true},
+    {"source", &attributes::source, attribute_rule::uri_reference, true},
+    {"type", &attributes::type, attribute_rule::string, true},
+    {"subject", &attributes::subject, attribute_rule::string, false},
+    {"datacontenttype", &attributes::datacontenttype, attribute_rule::string, false},
+    {"dataschema", &attributes::dataschema, attribute_rule::absolute_uri, false},
+    {"traceparent", &attributes::traceparent, attribute_rule::traceparent, false},
+    {"correlationid", &attributes::correlationid, attribute_rule::string, false},
+    {"causationid", &attributes::causationid, attribute_rule::string, false},
+    {"partitionkey", &attributes::partitionkey, attribute_rule::string, false},
+};
+
+constexpr const string_attribute* find_string_attribute(std::string_view name) noexcept {
+  for (const auto& a : string_attributes) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+constexpr bool is_known_attribute_name(std::string_view name) noexcept {
+  return find_string_attribute(name) != nullptr || name == "specversion" || name == "time" ||
+         name == "data" || name == "data_base64";
+}
+
+}  // namespace detail
+
+inline void extension_map::set(std::string name, extension_value value) {
+  if (!detail::is_valid_attribute_name(name)) {
+    throw error(errc::invalid_argument,
+                "extension name '" + name +
+                    "' is not valid: CloudEvents extension names use lowercase letters a-z and "
+                    "digits 0-9 only");
+  }
+  if (detail::is_known_attribute_name(name)) {
+    throw error(errc::invalid_argument, "'" + name +
+                                            "' has its own member in herald::attributes; set "
+                                            "that member instead of an extension");
+  }
+  auto it = lower_bound(name);
+  if (it != entries_.end() && it->first == name) {
+    it->second = std::move(value);
+  } else {
+    entries_.emplace(it, std::move(name), std::move(value));
+  }
+}
 
 }  // namespace herald

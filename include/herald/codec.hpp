@@ -19,6 +19,7 @@
 #include "herald/error.hpp"
 #include "herald/event.hpp"
 #include "herald/message.hpp"
+#include "herald/serializable_event.hpp"
 
 namespace herald {
 
@@ -28,14 +29,6 @@ namespace herald {
 struct decode_limits {
   std::size_t max_bytes = std::size_t{1} << 20;  ///< the whole document
   std::size_t max_depth = 64;  ///< nesting of objects and arrays, the event being 1
-};
-
-/// An event whose payload converts to and from JSON through nlohmann's
-/// to_json / from_json hooks: what topics, queues and the outbox carry.
-template <class T>
-concept serializable_event = event<T> && requires(nlohmann::json& j, const T& value, T& out) {
-  nlohmann::to_json(j, value);
-  nlohmann::from_json(std::as_const(j), out);
 };
 
 /// CloudEvents 1.0 JSON (structured mode). Throws herald::error
@@ -107,6 +100,33 @@ inline bool is_valid_traceparent(std::string_view s) noexcept {
   return s.size() == 55 || s[55] == '-';  // later versions may append fields
 }
 
+// What is wrong with a string attribute's value under its rule, or "" if
+// nothing: the encoder and the decoder ask the same question.
+inline std::string attribute_violation(const string_attribute& a, std::string_view value) {
+  if (auto bad = forbidden_in_string(value)) return forbidden_string_rule(*bad);
+  switch (a.rule) {
+    case attribute_rule::string:
+      break;
+    case attribute_rule::uri_reference:
+      if (has_uri_forbidden_char(value)) {
+        return "must be a URI-reference, which holds no spaces or control characters";
+      }
+      break;
+    case attribute_rule::absolute_uri:
+      if (!is_absolute_uri(value) || has_uri_forbidden_char(value)) {
+        return "must be an absolute URI (scheme:...), got '" + quote_for_message(value) + "'";
+      }
+      break;
+    case attribute_rule::traceparent:
+      if (!is_valid_traceparent(value)) {
+        return "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>), got '" +
+               quote_for_message(value) + "'";
+      }
+      break;
+  }
+  return {};
+}
+
 inline void append_member(std::string& out, std::string_view name, std::string_view value) {
   out += ",\"";
   out += name;  // names are [a-z0-9_]+ here, checked before: no escaping needed
@@ -115,17 +135,12 @@ inline void append_member(std::string& out, std::string_view name, std::string_v
   if (auto bad = forbidden_in_string(value)) throw_invalid(name, forbidden_string_rule(*bad));
 }
 
-inline void append_optional(std::string& out, std::string_view name, const std::string& value) {
-  if (!value.empty()) append_member(out, name, value);
-}
-
 // Takes the string out of `v` (the DOM is ours to consume). Null is absent.
 inline bool take_string(nlohmann::json& v, std::string_view name, std::string& out) {
   if (v.is_null()) return false;
   if (!v.is_string()) throw_decode(name, std::string("must be a string, got ") + v.type_name());
   out = std::move(v.get_ref<std::string&>());
   if (out.empty()) throw_decode(name, "must be a non-empty string");
-  if (auto bad = forbidden_in_string(out)) throw_decode(name, forbidden_string_rule(*bad));
   return true;
 }
 
@@ -133,12 +148,8 @@ inline bool take_string(nlohmann::json& v, std::string_view name, std::string& o
 
 inline std::string encode_envelope(const envelope& e, const decode_limits& limits) {
   using detail::append_member;
-  using detail::append_optional;
   using detail::throw_invalid;
   if (e.specversion != "1.0") throw_invalid("specversion", "must be \"1.0\"");
-  if (e.id.empty()) throw_invalid("id", "is required and must be non-empty");
-  if (e.source.empty()) throw_invalid("source", "is required and must be non-empty");
-  if (e.type.empty()) throw_invalid("type", "is required and must be non-empty");
   if (e.data && e.data_base64) {
     throw_invalid("data", "and data_base64 are both set; a CloudEvent carries at most one");
   }
@@ -146,9 +157,17 @@ inline std::string encode_envelope(const envelope& e, const decode_limits& limit
   std::string out;
   out.reserve(256);
   out += "{\"specversion\":\"1.0\"";
-  append_member(out, "id", e.id);
-  append_member(out, "source", e.source);
-  append_member(out, "type", e.type);
+  for (const auto& a : detail::string_attributes) {
+    const std::string& value = e.*a.member;
+    if (value.empty()) {
+      if (a.required) throw_invalid(a.name, "is required and must be non-empty");
+      continue;
+    }
+    append_member(out, a.name, value);
+    if (auto violation = detail::attribute_violation(a, value); !violation.empty()) {
+      throw_invalid(a.name, violation);
+    }
+  }
   if (e.time) {
     if (!detail::in_rfc3339_range(*e.time)) {
       throw_invalid("time", "is outside the years 1678-2261 (UTC) that herald encodes and decodes");
@@ -157,13 +176,6 @@ inline std::string encode_envelope(const envelope& e, const decode_limits& limit
     detail::append_rfc3339(out, *e.time);
     out += '"';
   }
-  append_optional(out, "subject", e.subject);
-  append_optional(out, "datacontenttype", e.datacontenttype);
-  append_optional(out, "dataschema", e.dataschema);
-  append_optional(out, "traceparent", e.traceparent);
-  append_optional(out, "correlationid", e.correlationid);
-  append_optional(out, "causationid", e.causationid);
-  append_optional(out, "partitionkey", e.partitionkey);
   for (const auto& [name, value] : e.extensions) {
     if (!detail::is_valid_attribute_name(name) || detail::is_known_attribute_name(name)) {
       throw_invalid(name,
@@ -281,14 +293,13 @@ inline envelope decode_envelope(std::string_view json, const decode_limits& limi
       auto bytes = detail::decode_base64(value.get_ref<const std::string&>());
       if (!bytes) throw_decode(key, "is not valid base64 (RFC 4648 §4, with padding)");
       e.data_base64 = std::move(*bytes);
-    } else if (key == "id") {
-      detail::take_string(value, key, e.id);
-    } else if (key == "source") {
-      if (detail::take_string(value, key, e.source) && detail::has_uri_forbidden_char(e.source)) {
-        throw_decode(key, "must be a URI-reference, which holds no spaces or control characters");
+    } else if (const auto* a = detail::find_string_attribute(key)) {
+      std::string& out = e.*a->member;
+      if (detail::take_string(value, key, out)) {
+        if (auto violation = detail::attribute_violation(*a, out); !violation.empty()) {
+          throw_decode(key, violation);
+        }
       }
-    } else if (key == "type") {
-      detail::take_string(value, key, e.type);
     } else if (key == "time") {
       std::string text;
       if (!detail::take_string(value, key, text)) continue;
@@ -297,29 +308,6 @@ inline envelope decode_envelope(std::string_view json, const decode_limits& limi
         throw_decode(key, "must be an RFC 3339 timestamp such as 2026-11-23T10:15:00Z, got '" +
                               detail::quote_for_message(text) + "'");
       }
-    } else if (key == "subject") {
-      detail::take_string(value, key, e.subject);
-    } else if (key == "datacontenttype") {
-      detail::take_string(value, key, e.datacontenttype);
-    } else if (key == "dataschema") {
-      if (detail::take_string(value, key, e.dataschema) &&
-          (!detail::is_absolute_uri(e.dataschema) ||
-           detail::has_uri_forbidden_char(e.dataschema))) {
-        throw_decode(key, "must be an absolute URI (scheme:...), got '" +
-                              detail::quote_for_message(e.dataschema) + "'");
-      }
-    } else if (key == "traceparent") {
-      if (detail::take_string(value, key, e.traceparent) &&
-          !detail::is_valid_traceparent(e.traceparent)) {
-        throw_decode(key, "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>), got '" +
-                              detail::quote_for_message(e.traceparent) + "'");
-      }
-    } else if (key == "correlationid") {
-      detail::take_string(value, key, e.correlationid);
-    } else if (key == "causationid") {
-      detail::take_string(value, key, e.causationid);
-    } else if (key == "partitionkey") {
-      detail::take_string(value, key, e.partitionkey);
     } else {
       if (!detail::is_valid_attribute_name(key)) {
         throw_decode(key,
@@ -351,9 +339,9 @@ inline envelope decode_envelope(std::string_view json, const decode_limits& limi
       }
     }
   }
-  if (e.id.empty()) throw_decode("id", "is required");
-  if (e.source.empty()) throw_decode("source", "is required");
-  if (e.type.empty()) throw_decode("type", "is required");
+  for (const auto& a : detail::string_attributes) {
+    if (a.required && (e.*a.member).empty()) throw_decode(a.name, "is required");
+  }
   if (e.data && e.data_base64) {
     throw_decode("data_base64", "and data are both present; a CloudEvent carries at most one");
   }
@@ -391,48 +379,6 @@ template <serializable_event T>
   e.data.reset();
   static_cast<attributes&>(m) = std::move(static_cast<attributes&>(e));
   return m;
-}
-
-namespace detail {
-
-// The attributes of a CloudEvent as the top level of its JSON form; `type`
-// stands in for an empty type attribute.
-inline nlohmann::json cloudevent_attributes_json(const attributes& m, std::string_view type) {
-  nlohmann::json j = nlohmann::json::object();
-  auto put = [&](const char* name, const std::string& value) {
-    if (!value.empty()) j[name] = value;
-  };
-  j["specversion"] = "1.0";
-  put("id", m.id);
-  put("source", m.source);
-  j["type"] = m.type.empty() ? std::string(type) : m.type;
-  if (m.time && in_rfc3339_range(*m.time)) {  // no text exists for other times
-    std::string text;
-    append_rfc3339(text, *m.time);
-    j["time"] = std::move(text);
-  }
-  put("subject", m.subject);
-  put("datacontenttype", m.datacontenttype);
-  put("dataschema", m.dataschema);
-  put("traceparent", m.traceparent);
-  put("correlationid", m.correlationid);
-  put("causationid", m.causationid);
-  put("partitionkey", m.partitionkey);
-  for (const auto& [name, value] : m.extensions) {
-    std::visit([&, &key = name](const auto& v) { j[key] = v; }, value);
-  }
-  return j;
-}
-
-}  // namespace detail
-
-/// The message as a CloudEvents structured-mode JSON object (attributes at
-/// the top level, the payload under "data"): what event patterns match.
-template <serializable_event T>
-[[nodiscard]] nlohmann::json to_cloudevent_json(const message<T>& m) {
-  nlohmann::json j = detail::cloudevent_attributes_json(m, event_type_v<T>);
-  j["data"] = m.data;
-  return j;
 }
 
 /// encode_envelope(to_envelope(m), limits).

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <herald/bus/bus.hpp>
+#include <herald/cloudevent_json.hpp>
 #include <herald/routing/typed_pattern.hpp>
 #include <string>
 #include <vector>

@@ -16,6 +16,7 @@
 #include <vector>             // the routes of a table
 
 #include "herald/bus/detail/route_table.hpp"
+#include "herald/cloudevent_json.hpp"
 #include "herald/codec.hpp"
 #include "herald/detail/type_index.hpp"
 #include "herald/envelope.hpp"

@@ -7,7 +7,7 @@
 #include <utility>  // std::move
 
 #include "herald/bus/detail/route_table.hpp"  // detail::filter_adapter
-#include "herald/codec.hpp"                   // a typed message's CloudEvent JSON
+#include "herald/cloudevent_json.hpp"         // a typed message's CloudEvent JSON
 #include "herald/event.hpp"
 #include "herald/message.hpp"
 #include "herald/routing/event_pattern.hpp"
