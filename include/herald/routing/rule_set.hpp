@@ -3,6 +3,7 @@
 
 #include <algorithm>          // sort, unique, erase
 #include <cstddef>            // slots
+#include <deque>              // per-thread candidate buffers
 #include <cstdint>            // rule ids
 #include <functional>         // std::equal_to<> for heterogeneous lookup
 #include <nlohmann/json.hpp>  // events are JSON
@@ -16,6 +17,42 @@
 #include "herald/routing/event_pattern.hpp"
 
 namespace herald {
+
+namespace detail {
+
+// Candidate slots for one match, taken from a per-thread pool so that a
+// warm rule_set matches without allocating; a pool, not one buffer, because
+// a match callback may match again (another rule set, on the same thread).
+class scratch_slots {
+ public:
+  scratch_slots() : slots(take()) {}
+  ~scratch_slots() {
+    slots.clear();
+    --depth();
+  }
+  scratch_slots(const scratch_slots&) = delete;
+  scratch_slots& operator=(const scratch_slots&) = delete;
+
+  std::vector<std::size_t>& slots;
+
+ private:
+  // A deque: growing it never moves the buffers outer matches hold.
+  static std::deque<std::vector<std::size_t>>& pool() {
+    static thread_local std::deque<std::vector<std::size_t>> buffers;
+    return buffers;
+  }
+  static std::size_t& depth() {
+    static thread_local std::size_t d = 0;
+    return d;
+  }
+  static std::vector<std::size_t>& take() {
+    auto& buffers = pool();
+    if (depth() == buffers.size()) buffers.emplace_back();
+    return buffers[depth()++];
+  }
+};
+
+}  // namespace detail
 
 /// Many event patterns, each with a target; match() returns the targets of
 /// every rule whose pattern matches, in the order the rules were added.
@@ -112,7 +149,9 @@ class rule_set {
   /// Calls `on_match(const Target&)` for each matching rule, in the order added.
   template <class F>
   void for_each_match(const nlohmann::json& event, F&& on_match) const {
-    std::vector<std::size_t> candidates(unindexed_);
+    detail::scratch_slots lease;  // reused per thread: matching allocates nothing once warm
+    auto& candidates = lease.slots;
+    candidates.assign(unindexed_.begin(), unindexed_.end());
     for (const auto& index : indexes_) {
       visit_values(event, index.path, 0, [&](const nlohmann::json& value) {
         if (const auto* found = index.find(value)) {

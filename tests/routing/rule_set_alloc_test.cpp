@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+// rule_set matching allocates nothing per event once warm. Counts every
+// operator new of this thread while a scope is open (the replacement is
+// program-wide, but counts only where asked).
+#include <cstdlib>
+#include <herald/routing/rule_set.hpp>
+#include <new>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "catch.hpp"
+
+namespace {
+thread_local bool counting = false;
+thread_local std::size_t allocations = 0;
+}  // namespace
+
+void* operator new(std::size_t n) {
+  if (counting) ++allocations;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+TEST_CASE("rule_set: matching a warm rule set allocates nothing per event", "[routing][rule_set]") {
+  herald::rule_set<int> rules;
+  for (int i = 0; i < 200; ++i) {
+    rules.add(herald::event_pattern::parse(R"({"type":["t)" + std::to_string(i % 20) +
+                                           R"("],"data":{"n":[{"numeric":[">",)" +
+                                           std::to_string(i) + "]}]}}"),
+              i);
+  }
+  rules.add(herald::event_pattern::parse(R"({"data":{"n":[{"exists":true}]}})"), 1000);
+  const auto event = nlohmann::json::parse(R"({"type":"t3","data":{"n":150}})");
+  std::size_t matched = 0;
+  rules.for_each_match(event, [&](int) { ++matched; });  // warms the per-thread buffers
+  const std::size_t warm = matched;
+  matched = 0;
+  counting = true;
+  allocations = 0;
+  for (int round = 0; round < 100; ++round) rules.for_each_match(event, [&](int) { ++matched; });
+  counting = false;
+  CHECK(matched == 100 * warm);
+  CHECK(warm > 1);
+  CHECK(allocations == 0);
+}
