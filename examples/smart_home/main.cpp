@@ -52,8 +52,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(alert_raised, rule, device)
 
 int main() {
   // Routes see events of every type; these two may look into the payload.
-  herald::routable<home::device_event>();
-  herald::routable<home::alert_raised>();
 
   // Alerting rules, each a bus subscription with a pattern.
   herald::local_bus bus;

@@ -42,7 +42,6 @@ using namespace bus_stress;
 
 TEST_CASE("bus churn: publishes, subscriptions, routes and buses coming and going at once",
           "[bus][stress][reliability]") {
-  herald::routable<sample>();
   herald::thread_pool pool(2);
   herald::bus_options options;
   options.async_executor = &pool;

@@ -252,7 +252,7 @@ class basic_bus {
     }
     // Read after the handlers, so that a bus without routes pays one load.
     if (const auto* routes = table_.routes()) [[unlikely]] {
-      run_routes(*routes, frame, index, payload);
+      run_routes(*routes, frame, index, payload, detail::data_encoder_of<T>());
     }
   }
 
@@ -261,14 +261,14 @@ class basic_bus {
     detail::bus_frame<T> frame(payload, m, options_);
     if (frame.parent) detail::check_nested_publish(frame.parent, event_type_v<T>);
     if (const auto* routes = table_.routes()) {
-      run_routes(*routes, frame, index, payload);
+      run_routes(*routes, frame, index, payload, detail::data_encoder_of<T>());
     }
   }
 
   [[gnu::noinline]] void run_routes(const detail::route_table& routes,
                                     detail::dispatch_frame& frame, std::size_t index,
-                                    const void* payload) {
-    detail::route_call call{frame, index, payload, this, &report_thunk};
+                                    const void* payload, detail::data_encoder encode) {
+    detail::route_call call{frame, index, payload, encode, this, &report_thunk};
     routes.dispatch(routes, call);
   }
 

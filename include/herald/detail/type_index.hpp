@@ -38,7 +38,7 @@ inline std::size_t type_index() noexcept {
 }
 
 // type_index<T>() for a use that must not share the overflow index: a
-// subscription or a routable declaration there would apply to other types.
+// subscription there would apply to other types.
 template <class T>
 inline std::size_t checked_type_index() {
   const std::size_t index = type_index<T>();

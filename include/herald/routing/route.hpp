@@ -2,11 +2,11 @@
 #pragma once
 
 #include <algorithm>          // find and erase routes
-#include <atomic>             // data encoders are registered from any thread
 #include <cstddef>            // type indexes
 #include <cstdint>            // route ids
 #include <exception>          // handler failures go to the bus's error handler
 #include <memory>             // handlers are shared by the copies of a table
+#include <mutex>              // the types warned about, once per bus
 #include <nlohmann/json.hpp>  // routes match the event's JSON form
 #include <optional>           // the envelope is made only if a handler takes one
 #include <string>             // error text
@@ -26,35 +26,6 @@
 #include "herald/routing/rule_set.hpp"
 
 namespace herald {
-
-namespace detail {
-
-using data_encoder = nlohmann::json (*)(const void* payload);
-
-// How each event type's payload becomes the "data" a route matches, by type
-// index. Types are registered, not discovered: the bus publishes T without
-// seeing JSON, so only code that does see it can say how T converts.
-inline constinit std::atomic<data_encoder> data_encoders[max_type_indexes]{};
-inline constinit std::atomic<bool> data_warned[max_type_indexes]{};
-
-template <class T>
-nlohmann::json encode_data(const void* payload) {
-  return nlohmann::json(*static_cast<const T*>(payload));
-}
-
-}  // namespace detail
-
-/// Lets the routes of every bus see the payload of T under "data". Without
-/// it a route sees only the attributes of T's events, and a route whose
-/// pattern needs "data" reports that once through the bus's error handler.
-template <class T>
-void routable() {
-  static_assert(serializable_event<T>,
-                "herald: a routable event type needs a JSON form: give it to_json and from_json "
-                "(or NLOHMANN_DEFINE_TYPE_INTRUSIVE)");
-  const std::size_t index = detail::checked_type_index<T>();
-  detail::data_encoders[index].store(&detail::encode_data<T>, std::memory_order_release);
-}
 
 namespace detail {
 
@@ -138,6 +109,23 @@ struct route_group {
   }
 };
 
+// The event types a bus has reported as reaching data-constraining routes
+// without a JSON form: each once per bus. Shared by the tables of one bus.
+class warned_types {
+ public:
+  bool first_time(std::size_t type) {
+    std::lock_guard lock(mutex_);
+    if (type >= seen_.size()) seen_.resize(type + 1, false);
+    if (seen_[type]) return false;
+    seen_[type] = true;
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<bool> seen_;
+};
+
 // The routes of one bus at one moment; never changed once published to the
 // bus, so publishes read it without locks. Adding or removing a route makes
 // a new table, but not a copy of every route: the table shares a `base`
@@ -152,6 +140,7 @@ struct route_table_of final : route_table {
   route_group recent;                  // every id here is above every id in base
   std::vector<std::uint64_t> removed;  // ids of base, sorted
   std::size_t needing_data = 0;        // live routes whose pattern constrains "data"
+  std::shared_ptr<warned_types> warned = std::make_shared<warned_types>();
 
   [[nodiscard]] std::size_t size() const noexcept {
     return base->members.size() - removed.size() + recent.members.size();
@@ -204,13 +193,13 @@ struct route_table_of final : route_table {
     std::optional<nlohmann::json> event;
     try {
       event.emplace(cloudevent_attributes_json(attrs, attrs.type));
-      if (auto encode = data_encoders[call.type].load(std::memory_order_acquire)) {
-        (*event)["data"] = encode(call.payload);
-      } else if (self.needing_data > 0 && !data_warned[call.type].exchange(true)) {
+      if (call.encode) {
+        (*event)["data"] = call.encode(call.payload);
+      } else if (self.needing_data > 0 && self.warned->first_time(call.type)) {
         throw error(errc::invalid_argument,
                     "a route's pattern needs \"data\", but events of type '" + attrs.type +
-                        "' reach routes without it: call herald::routable<T>() for that type "
-                        "once at startup");
+                        "' reach routes without it: give the type a to_json that "
+                        "argument-dependent lookup finds (NLOHMANN_DEFINE_TYPE_* gives one)");
       }
     } catch (...) {
       call.report(call.bus, attrs.type, attrs, std::current_exception());

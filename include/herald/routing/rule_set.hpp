@@ -3,8 +3,8 @@
 
 #include <algorithm>          // sort, unique, erase
 #include <cstddef>            // slots
-#include <deque>              // per-thread candidate buffers
 #include <cstdint>            // rule ids
+#include <deque>              // per-thread candidate buffers
 #include <functional>         // std::equal_to<> for heterogeneous lookup
 #include <nlohmann/json.hpp>  // events are JSON
 #include <optional>           // removed rules leave empty slots

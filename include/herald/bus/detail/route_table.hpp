@@ -6,15 +6,38 @@
 // filter that is not a predicate (an event pattern) names its predicate.
 // herald/routing/ defines them; the bus includes nothing of routing.
 
-#include <cstddef>      // type indexes
-#include <cstdint>      // route ids
-#include <exception>    // a failing route's error
-#include <string_view>  // event type names
+#include <cstddef>                // type indexes
+#include <cstdint>                // route ids
+#include <exception>              // a failing route's error
+#include <nlohmann/json_fwd.hpp>  // only declared: the bus compiles no JSON of its own
+#include <string_view>            // event type names
 
 #include "herald/attributes.hpp"
 #include "herald/detail/dispatch_frame.hpp"
 
 namespace herald::detail {
+
+// How a payload becomes the "data" a route matches.
+using data_encoder = nlohmann::json (*)(const void* payload);
+
+// Json is a parameter only so that this needs nlohmann::json complete where
+// it is instantiated, not here.
+template <class T, class Json = nlohmann::json>
+Json encode_payload(const void* payload) {
+  return Json(*static_cast<const T*>(payload));
+}
+
+// Found where T is published, at compile time: T's to_json, by
+// argument-dependent lookup (what NLOHMANN_DEFINE_TYPE_* and a hand-written
+// to_json beside T give). None: routes see T's attributes only.
+template <class T>
+constexpr data_encoder data_encoder_of() noexcept {
+  if constexpr (requires(nlohmann::json & j, const T& value) { to_json(j, value); }) {
+    return &encode_payload<T>;
+  } else {
+    return nullptr;
+  }
+}
 
 // What a route table needs from one publish: the bus's routes see every
 // event type, so the type travels as an index and the payload untyped.
@@ -22,6 +45,7 @@ struct route_call {
   dispatch_frame& frame;
   std::size_t type;  // detail::type_index of the payload's type
   const void* payload;
+  data_encoder encode;  // nullptr: the payload's type has no JSON form
   void* bus;
   void (*report)(void* bus, std::string_view type, const attributes& m, std::exception_ptr e);
 };
