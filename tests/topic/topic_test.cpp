@@ -145,3 +145,47 @@ TEST_CASE(
   REQUIRE(undeliverable.size() == 1);
   CHECK_THAT(undeliverable[0], herald_test::contains("nested 128 deep"));
 }
+
+namespace {
+
+int decodes = 0;  // counted by counted_reading's from_json
+
+struct counted_reading {
+  static constexpr std::string_view event_type = "test.reading.counted";
+  int value = 0;
+};
+void to_json(nlohmann::json& j, const counted_reading& r) { j = {{"value", r.value}}; }
+void from_json(const nlohmann::json& j, counted_reading& r) {
+  ++decodes;
+  j.at("value").get_to(r.value);
+}
+
+}  // namespace
+
+TEST_CASE("a topic decodes a delivery once for all its subscribers; each gets a const view",
+          "[topic]") {
+  herald::inproc_transport transport;
+  herald::topic<counted_reading> readings(transport, "test.readings");
+  std::vector<int> seen;
+  std::vector<const counted_reading*> views;
+  std::vector<herald::subscription> subs;
+  for (int i = 0; i < 5; ++i) {
+    subs.push_back(readings.subscribe([&](const counted_reading& r) {
+      seen.push_back(r.value);
+      views.push_back(&r);
+    }));
+  }
+  decodes = 0;
+  readings.publish(counted_reading{42});
+  CHECK(seen == std::vector<int>(5, 42));
+  CHECK(decodes == 1);
+  // A second topic object with other limits does not reuse what the first decoded.
+  herald::topic_options tight;
+  tight.limits.max_depth = 8;
+  herald::topic<counted_reading> other(transport, "test.readings", tight);
+  auto other_sub = other.subscribe([&](const counted_reading& r) { seen.push_back(r.value); });
+  decodes = 0;
+  readings.publish(counted_reading{7});
+  CHECK(decodes == 2);
+  CHECK(seen.size() == 11);
+}

@@ -88,13 +88,14 @@ class topic {
     return transport_.subscribe(
         state_->name, std::move(options),
         [s = state_, handler = std::move(handler)](const wire_message& wire) mutable {
-          message<T> m;
+          const message<T>* decoded = nullptr;
           try {
-            m = decode<T>(wire.data, s->options.limits);
+            decoded = &decode_once(wire, s->options.limits);
           } catch (const decode_error& e) {
             s->dead_letter(wire, e.what());
             return;  // acknowledged: a message that cannot decode never will
           }
+          const message<T>& m = *decoded;
           // Publishes from the handler carry this message's correlation and causation.
           detail::typed_frame<T, topic_options> frame(&m.data, &m, s->options);
           if constexpr (detail::takes_event<T, Handler>) {
@@ -111,6 +112,30 @@ class topic {
   }
 
  private:
+  // A delivery's decoded form, shared by the subscribers it reaches (each
+  // gets a const view), if they decode it as T with the same limits.
+  struct decoded_message {
+    decode_limits limits;
+    message<T> m;
+  };
+  static constexpr char decoder_tag = 0;  // its address names this decoder
+
+  static const message<T>& decode_once(const wire_message& wire, const decode_limits& limits) {
+    if (wire.decoded_by == &decoder_tag) {
+      const auto& cached = *static_cast<const decoded_message*>(wire.decoded.get());
+      if (cached.limits.max_bytes == limits.max_bytes &&
+          cached.limits.max_depth == limits.max_depth) {
+        return cached.m;
+      }
+    }
+    auto fresh =
+        std::make_shared<decoded_message>(decoded_message{limits, decode<T>(wire.data, limits)});
+    const message<T>& m = fresh->m;
+    wire.decoded = std::move(fresh);
+    wire.decoded_by = &decoder_tag;
+    return m;
+  }
+
   struct state {
     std::string name;
     topic_options options;

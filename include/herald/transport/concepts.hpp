@@ -5,6 +5,7 @@
 #include <cstddef>      // in-flight limits
 #include <cstdint>      // sequence numbers
 #include <functional>   // wire handlers
+#include <memory>       // a delivery's decoded form, shared
 #include <string>       // subjects, payloads, group names
 #include <string_view>  // subjects
 
@@ -22,6 +23,14 @@ struct wire_message {
   std::string subject;
   std::string data;
   std::uint32_t delivery_attempt = 1;  ///< 2 and up: a redelivery
+
+  /// Not on the wire: what a receiver decoded from `data`, kept with this
+  /// delivery so that every subscriber it reaches decodes it once. A
+  /// transport hands one wire_message to all the subscribers a delivery
+  /// reaches, and leaves these alone. `decoded_by` says which decoder (event
+  /// type) filled it.
+  mutable std::shared_ptr<const void> decoded{};
+  mutable const void* decoded_by = nullptr;
 };
 
 /// The transport's receipt: it has accepted the message.

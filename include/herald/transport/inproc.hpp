@@ -71,6 +71,8 @@ class inproc_transport {
       std::lock_guard lock(mutex_);
       current = registry_;
     }
+    // One message for every subscriber: delivery is synchronous and one at a
+    // time, so each sees its own attempt number, and what one decodes the next reuses.
     for (const auto& fan : current->fan_out) {
       if (subject_matches(fan->filter, subject)) deliver_fan_out(*fan, message);
     }
@@ -244,8 +246,7 @@ class inproc_transport {
     }
   }
 
-  void deliver_fan_out(member& m, const wire_message& original) {
-    wire_message message = original;
+  void deliver_fan_out(member& m, wire_message& message) {
     std::exception_ptr failure;
     for (std::uint32_t attempt = 1; attempt <= options_.max_deliver; ++attempt) {
       if (!m.active.load(std::memory_order_acquire)) {
@@ -259,8 +260,7 @@ class inproc_transport {
     undeliverable(message, failure);
   }
 
-  void deliver_to_group(const group& g, const wire_message& original) {
-    wire_message message = original;
+  void deliver_to_group(const group& g, wire_message& message) {
     std::exception_ptr failure;
     const std::size_t n = g.members.size();
     std::size_t start = g.cursor->fetch_add(1, std::memory_order_relaxed);
