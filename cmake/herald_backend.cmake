@@ -33,7 +33,11 @@ function(herald_backend_option name package debian)
       message(STATUS "herald: ${package} not found, so herald::${name} is not built "
                      "(Debian: ${debian}; -DHERALD_WITH_${upper}=ON to require it)")
     endif()
-    set(build ${${package}_FOUND})
+    if(${package}_FOUND)
+      set(build ON)
+    else()
+      set(build OFF)  # never the cache's "AUTO", which if() would read as true
+    endif()
   elseif(choice)
     find_package(${package} REQUIRED)
     set(build ON)

@@ -2,20 +2,22 @@
 # Tests and benchmarks are on by default at the top level only when their
 # frameworks are installed, so that a plain configure (to install herald, say)
 # never fails for want of Catch2. Asking for them (-D…=ON) makes them required.
-function(herald_default_option option description package)
+# A macro, not a function: what find_package sets up (Catch2's module path
+# for catch_discover_tests, say) must reach the caller.
+macro(herald_default_option option description package)
   if(DEFINED ${option} OR NOT PROJECT_IS_TOP_LEVEL)
     option(${option} "${description}" OFF)
-    return()
-  endif()
-  find_package(${package} QUIET)
-  if(${package}_FOUND)
-    option(${option} "${description}" ON)
   else()
-    option(${option} "${description}" OFF)
-    message(STATUS "herald: ${package} not found, so ${option} is OFF "
-                   "(install it, or pass -D${option}=ON to require it)")
+    find_package(${package} QUIET)
+    if(${package}_FOUND)
+      option(${option} "${description}" ON)
+    else()
+      option(${option} "${description}" OFF)
+      message(STATUS "herald: ${package} not found, so ${option} is OFF "
+                     "(install it, or pass -D${option}=ON to require it)")
+    endif()
   endif()
-endfunction()
+endmacro()
 
 herald_default_option(HERALD_BUILD_TESTS "Build herald's tests" Catch2)
 herald_default_option(HERALD_BUILD_BENCHMARKS "Build herald's benchmarks" benchmark)
