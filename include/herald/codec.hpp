@@ -102,8 +102,8 @@ inline bool is_valid_traceparent(std::string_view s) noexcept {
 
 // What is wrong with a string attribute's value under its rule, or "" if
 // nothing: the encoder and the decoder ask the same question.
+// (The characters every String must avoid are checked apart, once per side.)
 inline std::string attribute_violation(const string_attribute& a, std::string_view value) {
-  if (auto bad = forbidden_in_string(value)) return forbidden_string_rule(*bad);
   switch (a.rule) {
     case attribute_rule::string:
       break;
@@ -296,6 +296,9 @@ inline envelope decode_envelope(std::string_view json, const decode_limits& limi
     } else if (const auto* a = detail::find_string_attribute(key)) {
       std::string& out = e.*a->member;
       if (detail::take_string(value, key, out)) {
+        if (auto bad = detail::forbidden_in_string(out)) {
+          throw_decode(key, detail::forbidden_string_rule(*bad));
+        }
         if (auto violation = detail::attribute_violation(*a, out); !violation.empty()) {
           throw_decode(key, violation);
         }

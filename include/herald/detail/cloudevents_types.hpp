@@ -27,6 +27,10 @@ inline bool is_cloudevents_integer(std::int64_t v) noexcept {
 inline std::optional<char32_t> forbidden_in_string(std::string_view s) noexcept {
   for (std::size_t i = 0; i < s.size();) {
     const auto lead = static_cast<unsigned char>(s[i]);
+    if (lead >= 0x20 && lead < 0x7F) {  // printable ASCII, nearly every byte: one test
+      ++i;
+      continue;
+    }
     std::size_t n = 1;
     char32_t cp = lead;
     if (lead >= 0xF0) {
