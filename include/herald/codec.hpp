@@ -3,7 +3,6 @@
 
 #include <cstddef>            // sizes
 #include <cstring>            // std::memchr, to find a NUL byte
-#include <limits>             // the int64 range of extension values
 #include <nlohmann/json.hpp>  // parsing and the payload's to_json/from_json
 #include <string>             // encoded bytes
 #include <string_view>        // input bytes

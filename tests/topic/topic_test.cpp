@@ -179,6 +179,10 @@ TEST_CASE("a topic decodes a delivery once for all its subscribers; each gets a 
   readings.publish(counted_reading{42});
   CHECK(seen == std::vector<int>(5, 42));
   CHECK(decodes == 1);
+  // One decoded message, seen by all five through a const reference.
+  REQUIRE(views.size() == 5);
+  for (const auto* v : views) CHECK(v == views.front());
+  views.clear();
   // A second topic object with other limits does not reuse what the first decoded.
   herald::topic_options tight;
   tight.limits.max_depth = 8;

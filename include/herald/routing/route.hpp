@@ -18,7 +18,6 @@
 #include "herald/bus/detail/route_table.hpp"
 #include "herald/cloudevent_json.hpp"
 #include "herald/codec.hpp"
-#include "herald/detail/type_index.hpp"
 #include "herald/envelope.hpp"
 #include "herald/error.hpp"
 #include "herald/event.hpp"
