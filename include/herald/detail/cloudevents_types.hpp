@@ -4,7 +4,7 @@
 // The CloudEvents 1.0 type system (spec §"Type System") for attribute values,
 // checked on both sides: what herald encodes, herald decodes.
 
-#include <fmt/core.h>  // U+XXXX in messages
+#include <fmt/core.h>  // code points, in hex, in messages
 
 #include <cstdint>      // Integer
 #include <optional>     // the first forbidden code point

@@ -18,26 +18,12 @@
 #include "herald/clock.hpp"
 #include "herald/error.hpp"
 #include "herald/sqlite/detail/disk_reserve.hpp"
+#include "herald/sqlite/detail/schema.hpp"
 #include "herald/sqlite/detail/statement.hpp"
+#include "herald/sqlite/sqlite_options.hpp"
 #include "herald/store/queue_store.hpp"
 
 namespace herald {
-
-/// How much a commit waits for the disk (SQLite's `PRAGMA synchronous`, in WAL mode).
-enum class sqlite_sync {
-  off,     ///< no fsync: a crash of the process loses nothing, of the machine may corrupt
-  normal,  ///< the default: a crash of the process loses nothing; of the machine, the last commits
-  full,    ///< every commit is on disk when it returns
-};
-
-struct sqlite_options {
-  sqlite_sync synchronous = sqlite_sync::normal;
-  std::chrono::milliseconds busy_timeout{5000};  ///< how long to wait for another connection's lock
-  /// Disk space set aside in `<path>-reserve` so that workers can still
-  /// settle messages when the disk fills (0: none). The WAL is checkpointed
-  /// before it outgrows half of it.
-  std::size_t disk_reserve = std::size_t{4} << 20;
-};
 
 /// The embedded queue store: one SQLite file in WAL mode, shared safely by
 /// threads of this process (one connection, serialized) and by other
@@ -377,34 +363,10 @@ class sqlite_store {
                             "; open it with a newer herald (nothing was changed)");
     }
     if (version < 1) {
-      exec(R"(CREATE TABLE herald_queue (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                queue TEXT NOT NULL,
-                id TEXT NOT NULL,
-                body BLOB NOT NULL,
-                grp TEXT NOT NULL DEFAULT '',
-                enqueued_at INTEGER NOT NULL,
-                available_at INTEGER NOT NULL,
-                lease INTEGER NOT NULL DEFAULT 0,
-                lease_until INTEGER NOT NULL DEFAULT 0,
-                attempts INTEGER NOT NULL DEFAULT 0,
-                first_attempt_at INTEGER,
-                last_attempt_at INTEGER,
-                last_error TEXT NOT NULL DEFAULT '',
-                dead INTEGER NOT NULL DEFAULT 0,
-                dead_at INTEGER);
-              CREATE INDEX herald_queue_order ON herald_queue (queue, dead, seq);)",
-           "creating schema version 1");
+      exec(detail::sqlite::schema_v1, "creating schema version 1");
     }
     if (version < 2) {
-      exec(R"(CREATE TABLE herald_dedup (
-                queue TEXT NOT NULL,
-                dedup_id TEXT NOT NULL,
-                expires_at INTEGER NOT NULL,
-                id TEXT NOT NULL,
-                PRIMARY KEY (queue, dedup_id));
-              CREATE INDEX herald_queue_groups ON herald_queue (queue, grp, dead, seq) WHERE grp <> '';)",
-           "migrating to schema version 2");
+      exec(detail::sqlite::schema_v2, "migrating to schema version 2");
     }
     if (version != schema_version) {
       exec("DELETE FROM herald_schema; INSERT INTO herald_schema VALUES (" +
