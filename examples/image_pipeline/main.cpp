@@ -42,7 +42,7 @@ int main() {
 
   herald::sqlite_store store(path);
   herald::queue<media::image_uploaded, herald::sqlite_store> uploads(
-      store, "images", herald::queue_options{"/uploads", 5min, [&] { return clock.now(); }});
+      store, "images", herald::queue_options{"/uploads", 5min, clock});
 
   bool scanner_up = false;
   herald::worker_options options;

@@ -291,7 +291,7 @@ TEMPLATE_LIST_TEST_CASE("attributes set by the publisher are kept", "[bus][causa
 TEMPLATE_LIST_TEST_CASE("message times come from the bus's clock", "[bus][clock]", buses) {
   herald::manual_clock clock;
   herald::bus_options options;
-  options.clock = [&] { return clock.now(); };
+  options.clock = clock;
   TestType bus(options);
   std::vector<herald::time_point> times;
   auto a = bus.template subscribe<order_placed>(

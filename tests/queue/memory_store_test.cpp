@@ -13,8 +13,7 @@ TEST_CASE("memory store: the thread holding a transaction may still call the sto
           "[queue][memory][reliability]") {
   herald::memory_store store;
   herald::manual_clock clock;
-  herald::queue<herald_test::job, herald::memory_store> jobs(
-      store, "jobs", {.clock = [&] { return clock.now(); }});
+  herald::queue<herald_test::job, herald::memory_store> jobs(store, "jobs", {.clock = clock});
   jobs.send(herald_test::job{1, ""});
   auto tx = store.begin();
   jobs.send(tx, herald_test::job{2, ""});
@@ -30,7 +29,7 @@ TEST_CASE("memory store: expired deduplication ids are forgotten as sends go on"
   herald::memory_store store;
   herald::manual_clock clock;
   herald::queue<herald_test::job, herald::memory_store> jobs(
-      store, "jobs", {.deduplication_window = 1s, .clock = [&] { return clock.now(); }});
+      store, "jobs", {.deduplication_window = 1s, .clock = clock});
   auto send_unique = [&](int from, int count) {
     for (int i = from; i < from + count; ++i) {
       herald::send_options o;

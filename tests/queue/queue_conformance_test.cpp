@@ -27,8 +27,7 @@ struct bench {
   Fixture fixture;
   herald::manual_clock clock;
   herald::queue<job, decltype(Fixture::store)> jobs{
-      fixture.store, "jobs",
-      herald::queue_options{.source = "/test", .clock = [this] { return clock.now(); }}};
+      fixture.store, "jobs", herald::queue_options{.source = "/test", .clock = clock}};
 
   herald::worker_options exact(std::uint32_t max_attempts = 3) {
     herald::worker_options o;
@@ -139,9 +138,8 @@ TEMPLATE_TEST_CASE(
   herald::manual_clock clock;
   herald::queue<job, decltype(fixture.store)> jobs(
       fixture.store, "jobs",
-      herald::queue_options{.source = "/test",
-                            .deduplication_window = herald::duration::max(),
-                            .clock = [&] { return clock.now(); }});
+      herald::queue_options{
+          .source = "/test", .deduplication_window = herald::duration::max(), .clock = clock});
   herald::send_options once;
   once.deduplication_id = "once";
   CHECK_FALSE(jobs.send(job{1, ""}, once).duplicate);
@@ -196,7 +194,7 @@ TEMPLATE_TEST_CASE(
     CHECK_THAT(e.what(), herald_test::contains("decode_limits::max_bytes (1048576)"));
   }
   CHECK(b.jobs.stats().depth == 0);
-  herald::queue_options roomy{.source = "/test", .clock = [&] { return b.clock.now(); }};
+  herald::queue_options roomy{.source = "/test", .clock = b.clock};
   roomy.limits.max_bytes = 4 << 20;
   herald::queue<job, decltype(b.fixture.store)> big(b.fixture.store, "big", roomy);
   big.send(job{2, huge});
@@ -650,8 +648,7 @@ TEMPLATE_TEST_CASE("queue: a send from a handler is caused by the handled messag
   bench<TestType> b;
   auto first = b.jobs.send(job{1, ""});
   herald::queue<job, decltype(b.fixture.store)> follow_ups(
-      b.fixture.store, "follow-ups",
-      herald::queue_options{.source = "/test", .clock = [&] { return b.clock.now(); }});
+      b.fixture.store, "follow-ups", herald::queue_options{.source = "/test", .clock = b.clock});
   herald::worker w(
       b.jobs,
       [&](const job& j) {

@@ -42,9 +42,9 @@ using error_handler = std::function<void(const handler_failure&)>;
 struct bus_options {
   /// The CloudEvents source of messages this bus gives attributes to.
   std::string source = "/herald/bus";
-  /// Stamps the time of messages this bus gives attributes to; empty: the
-  /// system clock. Tests pass a manual_clock: `[&] { return clock.now(); }`.
-  std::function<time_point()> clock;
+  /// Stamps the time of messages this bus gives attributes to. Tests pass a
+  /// testing clock: `.clock = manual`.
+  clock_ref clock{};
   /// Receives handler failures; empty: report to stderr and go on.
   error_handler on_error;
   /// Runs publish_async deliveries; must outlive the bus. Null: no async.

@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <chrono>       // the system clock, when no clock is given
 #include <cstdint>      // nesting depth
-#include <functional>   // the clock to read
 #include <string>       // the source to fill in
 #include <string_view>  // the type to fill in
 
@@ -82,21 +80,15 @@ inline void inherit_context(attributes& child, dispatch_frame* parent) {
   if (child.correlationid.empty()) child.correlationid = child.id;
 }
 
-// The time from a configured clock; an empty one is the system clock.
-inline time_point read_clock(const std::function<time_point()>& clock) {
-  return clock ? clock() : std::chrono::system_clock::now();
-}
-
 // Fills the attributes a publisher left empty: a new id, the publisher's
-// source, the event's type, the time from `clock` (the system clock when it
-// is empty; read only if missing), and the context of `cause`, the frame of
-// the message whose handler is publishing.
+// source, the event's type, the time from `clock` (read only if missing), and the context of
+// `cause`, the frame of the message whose handler is publishing.
 inline void fill_blank_attributes(attributes& m, std::string_view type, const std::string& source,
-                                  const std::function<time_point()>& clock, dispatch_frame* cause) {
+                                  clock_ref clock, dispatch_frame* cause) {
   if (m.id.empty()) m.id = new_id();
   if (m.source.empty()) m.source = source;
   if (m.type.empty()) m.type = std::string(type);
-  if (!m.time) m.time = read_clock(clock);
+  if (!m.time) m.time = clock.now();
   inherit_context(m, cause);
 }
 

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <chrono>      // the deduplication window
-#include <cstddef>     // limits
-#include <cstdint>     // sequence numbers
-#include <functional>  // the clock
-#include <optional>    // redrive one or all
-#include <span>        // batches
-#include <string>      // names, ids
-#include <utility>     // std::move
-#include <vector>      // batches
+#include <chrono>    // the deduplication window
+#include <cstddef>   // limits
+#include <cstdint>   // sequence numbers
+#include <optional>  // redrive one or all
+#include <span>      // batches
+#include <string>    // names, ids
+#include <utility>   // std::move
+#include <vector>    // batches
 
 #include "herald/attributes.hpp"
 #include "herald/clock.hpp"
@@ -41,8 +40,8 @@ struct queue_options {
   std::string source = "/herald/queue";
   /// How long a deduplication id is remembered.
   duration deduplication_window = std::chrono::minutes(5);
-  /// Stamps send times and delays; empty: the system clock.
-  std::function<time_point()> clock;
+  /// Stamps send times and delays, and is the clock of the queue's workers.
+  clock_ref clock{};
   /// What a message may be: send() refuses (errc::limit_exceeded) what the
   /// queue's workers, which decode with these same limits, would refuse.
   /// Processes sharing a store should agree on them.
@@ -144,8 +143,9 @@ class queue {
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] const decode_limits& limits() const noexcept { return options_.limits; }
+  [[nodiscard]] clock_ref clock() const noexcept { return options_.clock; }
   [[nodiscard]] Store& store() const noexcept { return *store_; }
-  [[nodiscard]] time_point now() const { return detail::read_clock(options_.clock); }
+  [[nodiscard]] time_point now() const { return options_.clock.now(); }
 
  private:
   queue_message_draft make_draft(const T& event, const send_options& options, time_point at) const {

@@ -12,6 +12,7 @@
 #include <functional>          // the handler, callbacks, the clock
 #include <map>                 // leases in flight, for the heartbeat
 #include <mutex>               // shared state of the worker threads
+#include <optional>            // the clock, unless the queue's
 #include <random>              // jitter
 #include <stdexcept>           // permanent_failure
 #include <stop_token>          // start()/stop()
@@ -59,8 +60,8 @@ struct worker_options {
   std::function<void(const worker_failure&)> on_failure;
   /// Store errors and lost leases (default: a line on stderr).
   std::function<void(const std::exception&)> on_error;
-  /// Reads the time under start(); empty: the system clock.
-  std::function<time_point()> clock;
+  /// Reads the time under start(); unset: the queue's clock.
+  std::optional<clock_ref> clock;
   std::uint64_t seed = 0;  ///< jitter's random seed; 0: a random one
 };
 
@@ -167,7 +168,7 @@ class worker {
     return given != 0 ? given : std::random_device{}();
   }
 
-  time_point clock_now() const { return detail::read_clock(options_.clock); }
+  time_point clock_now() const { return options_.clock ? options_.clock->now() : queue_->now(); }
 
   void work(std::stop_token stop) {
     duration idle = options_.poll_interval;

@@ -6,7 +6,7 @@
 #include <atomic>       // the dead-letter count, read from any thread
 #include <cstdint>      // counts
 #include <cstdio>       // stderr for the default dead-letter report
-#include <functional>   // the dead-letter handler, the clock
+#include <functional>   // the dead-letter handler
 #include <memory>       // state shared with subscriptions
 #include <string>       // the topic's name
 #include <string_view>  // reasons
@@ -32,8 +32,8 @@ struct dead_letter {
 struct topic_options {
   /// The CloudEvents source of messages published here.
   std::string source = "/herald/topic";
-  /// Stamps message times; empty: the system clock.
-  std::function<time_point()> clock;
+  /// Stamps message times.
+  clock_ref clock{};
   /// Receives messages that do not decode as T; empty: report to stderr.
   /// Either way they are counted, acknowledged and never redelivered.
   std::function<void(const dead_letter&)> on_dead_letter;
