@@ -11,19 +11,22 @@ namespace herald {
 
 /// Stable error codes; docs/errors.md lists each with what to do about it.
 enum class errc {
-  invalid_argument = 1,  ///< a caller passed a value that breaks a documented rule
-  decode_failed = 2,     ///< bytes are not a valid CloudEvents 1.0 JSON event
-  limit_exceeded = 3,    ///< input is larger or deeper than the decode limits allow
-  overflow = 4,          ///< a bounded queue was full and its policy is `reject`
-  stopped = 5,           ///< work was offered to an executor that has stopped
-  invalid_pattern = 6,   ///< an event pattern breaks the pattern language's rules
-  storage_failed = 7,    ///< the store's database reported an error not listed below
-  storage_busy = 8,      ///< another connection held a lock past the busy timeout
-  storage_full = 9,      ///< the disk or the database's page limit is full
-  storage_corrupt = 10,  ///< the file is not a database, or is damaged
-  schema_too_new = 11,   ///< the file was written by a newer herald
-  would_deadlock = 12,   ///< the call would wait for work that only this thread can do
-  storage_lost = 13,     ///< the database file was deleted or replaced while open
+  invalid_argument = 1,      ///< a caller passed a value that breaks a documented rule
+  decode_failed = 2,         ///< bytes are not a valid CloudEvents 1.0 JSON event
+  limit_exceeded = 3,        ///< input is larger or deeper than the decode limits allow
+  overflow = 4,              ///< a bounded queue was full and its policy is `reject`
+  stopped = 5,               ///< work was offered to an executor that has stopped
+  invalid_pattern = 6,       ///< an event pattern breaks the pattern language's rules
+  storage_failed = 7,        ///< the store's database reported an error not listed below
+  storage_busy = 8,          ///< another connection held a lock past the busy timeout
+  storage_full = 9,          ///< the disk or the database's page limit is full
+  storage_corrupt = 10,      ///< the file is not a database, or is damaged
+  schema_too_new = 11,       ///< the file was written by a newer herald
+  would_deadlock = 12,       ///< the call would wait for work that only this thread can do
+  storage_lost = 13,         ///< the database file was deleted or replaced while open
+  foreign_transaction = 14,  ///< a transaction begun on one store was passed to another
+  lease_lost = 15,           ///< the message's lease expired and another worker may hold it
+  permanent_failure = 16,    ///< a handler refused a message that no retry can help
 };
 
 /// The code's stable name, as docs/errors.md lists it.
@@ -55,6 +58,12 @@ enum class errc {
       return "would_deadlock";
     case errc::storage_lost:
       return "storage_lost";
+    case errc::foreign_transaction:
+      return "foreign_transaction";
+    case errc::lease_lost:
+      return "lease_lost";
+    case errc::permanent_failure:
+      return "permanent_failure";
   }
   return "unknown";
 }

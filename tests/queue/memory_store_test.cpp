@@ -9,21 +9,6 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("memory store: the thread holding a transaction may still call the store",
-          "[queue][memory][reliability]") {
-  herald::memory_store store;
-  herald::manual_clock clock;
-  herald::queue<herald_test::job, herald::memory_store> jobs(store, "jobs", {.clock = clock});
-  jobs.send(herald_test::job{1, ""});
-  auto tx = store.begin();
-  jobs.send(tx, herald_test::job{2, ""});
-  // Each of these deadlocked on a plain mutex; the ctest timeout would fail them.
-  CHECK(jobs.stats().depth == 1);  // the staged send is not visible before commit
-  CHECK(store.lease("jobs", 10, clock.now(), 30s).size() == 1);
-  tx.commit();
-  CHECK(jobs.stats().depth == 1);
-}
-
 TEST_CASE("memory store: expired deduplication ids are forgotten as sends go on",
           "[queue][memory][reliability]") {
   herald::memory_store store;

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <chrono>    // the deduplication window
-#include <cstddef>   // limits
-#include <cstdint>   // sequence numbers
-#include <optional>  // redrive one or all
-#include <span>      // batches
-#include <string>    // names, ids
-#include <utility>   // std::move
-#include <vector>    // batches
+#include <chrono>       // the deduplication window
+#include <concepts>     // refusing foreign transactions
+#include <cstddef>      // limits
+#include <cstdint>      // sequence numbers
+#include <optional>     // redrive one or all
+#include <span>         // batches
+#include <string>       // names, ids
+#include <type_traits>  // refusing foreign transactions
+#include <utility>      // std::move
+#include <vector>       // batches
 
 #include "herald/attributes.hpp"
 #include "herald/clock.hpp"
@@ -102,6 +104,16 @@ class queue {
     auto results =
         store_->enqueue(tx, name_, std::span(&draft, 1), at, options_.deduplication_window);
     return {std::move(results.front().id), results.front().duplicate};
+  }
+
+  // A transaction of another kind of store cannot hold this queue's messages.
+  template <class Transaction>
+  requires(!std::same_as<std::remove_cv_t<Transaction>, typename Store::transaction>) send_result
+      send(Transaction&, const T&, const send_options& = {}) {
+    static_assert(detail::always_false<Transaction>,
+                  "herald: queue::send was given a transaction of another kind of store; begin() "
+                  "it on the store this queue uses (queue.store().begin())");
+    return {};
   }
 
   /// Sends many events in one transaction, each with `options` (which must

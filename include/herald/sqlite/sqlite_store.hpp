@@ -35,31 +35,48 @@ class sqlite_store {
   static constexpr std::int64_t schema_version = 2;
 
   /// BEGIN IMMEDIATE … COMMIT on the store's connection; rolls back unless
-  /// committed. connection() lets the caller write its own rows in it.
+  /// committed. Other threads wait for it; calls on this thread join it, and
+  /// a begin() inside it is a nested transaction (a SAVEPOINT). Belongs to the
+  /// thread that began it. connection() lets the caller write its own rows in it.
   class transaction {
    public:
     transaction(transaction&& other) noexcept
-        : store_(std::exchange(other.store_, nullptr)), lock_(std::move(other.lock_)) {}
+        : store_(std::exchange(other.store_, nullptr)),
+          level_(other.level_),
+          lock_(std::move(other.lock_)) {}
     transaction& operator=(transaction&&) = delete;
     ~transaction() {
-      if (store_) store_->exec_noexcept("ROLLBACK");
+      if (store_) store_->end(level_, false);
     }
 
     void commit() {
-      store_->exec("COMMIT", "committing");
+      if (!store_) {
+        throw error(errc::invalid_argument,
+                    "sqlite store: commit() on a transaction that already ended");
+      }
+      store_->end(level_, true);
       store_ = nullptr;
       lock_ = {};
     }
 
     [[nodiscard]] sqlite3* connection() const noexcept { return store_->db_; }
+    /// The store that made it.
+    [[nodiscard]] const sqlite_store* store() const noexcept { return store_; }
 
    private:
     friend class sqlite_store;
     explicit transaction(sqlite_store& store) : store_(&store), lock_(store.mutex_) {
       store.check_file();
-      store.exec("BEGIN IMMEDIATE", "starting a transaction");
+      level_ = store.depth_;
+      if (level_ == 0) {
+        store.exec("BEGIN IMMEDIATE", "starting a transaction");
+      } else {
+        store.exec("SAVEPOINT herald_" + std::to_string(level_), "starting a nested transaction");
+      }
+      ++store.depth_;
     }
     sqlite_store* store_;
+    std::size_t level_ = 0;
     std::unique_lock<std::recursive_mutex> lock_;
   };
 
@@ -120,9 +137,10 @@ class sqlite_store {
   /// be used while other threads work the store.
   [[nodiscard]] sqlite3* connection() const noexcept { return db_; }
 
-  std::vector<enqueue_result> enqueue(transaction&, std::string_view queue,
+  std::vector<enqueue_result> enqueue(transaction& tx, std::string_view queue,
                                       std::span<const queue_message_draft> drafts, time_point now,
                                       duration dedup_window) {
+    detail::check_own_transaction(tx.store_, this, "sqlite store '" + path_ + "'");
     if (!reserve_.ensure()) {
       throw store_error(errc::storage_full,
                         "sqlite store '" + path_ + "': the disk is full; the store gave up its " +
@@ -340,8 +358,23 @@ class sqlite_store {
     if (rc != SQLITE_OK) detail::sqlite::fail(db_, rc, doing, path_, options_.busy_timeout);
   }
 
-  void exec_noexcept(const char* sql) noexcept {
-    sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  void exec_noexcept(const std::string& sql) noexcept {
+    sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  }
+
+  // Ends the transaction at `level` and those begun inside it. A failed
+  // COMMIT leaves the transaction open, so that the destructor rolls it back.
+  void end(std::size_t level, bool commit) {
+    if (level >= depth_) return;  // an outer one already ended it
+    const std::string savepoint = "herald_" + std::to_string(level);
+    if (commit) {
+      exec(level == 0 ? "COMMIT" : "RELEASE " + savepoint, "committing");
+    } else if (level == 0) {
+      exec_noexcept("ROLLBACK");
+    } else {
+      exec_noexcept("ROLLBACK TO " + savepoint + "; RELEASE " + savepoint);
+    }
+    depth_ = level;
   }
 
   // Version 1 held the messages; version 2 added deduplication and the group index.
@@ -434,6 +467,7 @@ class sqlite_store {
   sqlite_options options_;
   sqlite3* db_ = nullptr;
   std::recursive_mutex mutex_;
+  std::size_t depth_ = 0;  // transactions open on the connection, nested ones included
   statement_cache statements_;
   detail::sqlite::disk_reserve reserve_;
   std::uint64_t enqueues_ = 0;

@@ -11,10 +11,11 @@
 #include <string>         // names
 #include <string_view>    // lookups
 #include <unordered_map>  // queues by name
-#include <utility>        // std::move
+#include <utility>        // std::move, std::exchange
 #include <vector>         // results
 
 #include "herald/clock.hpp"
+#include "herald/error.hpp"
 #include "herald/store/queue_store.hpp"
 
 namespace herald {
@@ -45,35 +46,53 @@ class memory_store {
     std::string id;
   };
 
-  struct staged {
+  // One store change made inside an open transaction, and how to undo it.
+  struct undo_entry {
     std::string queue;
-    record message;
-    std::string deduplication_id;
-    time_point dedup_expires_at;
+    std::int64_t seq = 0;
+    std::optional<record> before;             // the record before; none: it was new
+    std::string dedup_id;                     // or a deduplication claim:
+    std::optional<dedup_entry> dedup_before;  //   the claim before it
   };
 
  public:
   using queue_store_concept = queue_store_tag;
 
-  /// Holds the store for its lifetime; its sends take effect at commit().
+  /// Holds the store for its lifetime: other threads wait, and calls on this
+  /// thread join it (their changes commit or roll back with it); a begin()
+  /// inside it is a nested transaction. Belongs to the thread that began it.
   class transaction {
    public:
-    transaction(transaction&&) noexcept = default;
-    transaction& operator=(transaction&&) noexcept = default;
-    ~transaction() = default;
+    transaction(transaction&& other) noexcept
+        : store_(std::exchange(other.store_, nullptr)),
+          level_(other.level_),
+          lock_(std::move(other.lock_)) {}
+    transaction& operator=(transaction&&) = delete;
+    ~transaction() {
+      if (store_) store_->end(level_, false);
+    }
 
     void commit() {
-      for (auto& s : staged_) store_->place(std::move(s));
-      staged_.clear();
+      if (!store_) {
+        throw error(errc::invalid_argument,
+                    "memory store: commit() on a transaction that already ended");
+      }
+      std::exchange(store_, nullptr)->end(level_, true);
       lock_ = {};
     }
 
+    /// The store that made it.
+    [[nodiscard]] const memory_store* store() const noexcept { return store_; }
+
    private:
     friend class memory_store;
-    explicit transaction(memory_store& store) : store_(&store), lock_(store.mutex_) {}
+    explicit transaction(memory_store& store) : store_(&store), lock_(store.mutex_) {
+      level_ = store.levels_.size();
+      store.levels_.push_back(store.undo_.size());
+    }
     memory_store* store_;
+    std::size_t level_ = 0;
     std::unique_lock<std::recursive_mutex> lock_;
-    std::vector<staged> staged_;
   };
 
   memory_store() = default;
@@ -85,18 +104,27 @@ class memory_store {
   std::vector<enqueue_result> enqueue(transaction& tx, std::string_view queue,
                                       std::span<const queue_message_draft> drafts, time_point now,
                                       duration dedup_window) {
+    detail::check_own_transaction(tx.store_, this, "memory store");
     std::vector<enqueue_result> results;
     results.reserve(drafts.size());
-    auto* q = find(queue);
+    auto& q = queues_[std::string(queue)];
     // Expired ids are forgotten as sends go on, as the SQLite store does, so
     // that memory follows the ids inside the window, not every id ever sent.
-    if (q && ++enqueues_ % 256 == 0) {
-      std::erase_if(q->dedup, [&](const auto& entry) { return entry.second.expires_at <= now; });
+    // (Not undone by a rollback: they were expired either way.)
+    if (++enqueues_ % 256 == 0) {
+      std::erase_if(q.dedup, [&](const auto& entry) { return entry.second.expires_at <= now; });
     }
     for (const auto& d : drafts) {
-      if (auto original = duplicate_of(tx, q, queue, d.deduplication_id, now)) {
-        results.push_back({std::move(*original), true});
-        continue;
+      if (!d.deduplication_id.empty()) {
+        auto it = q.dedup.find(d.deduplication_id);
+        if (it != q.dedup.end() && it->second.expires_at > now) {
+          results.push_back({it->second.id, true});
+          continue;
+        }
+        undo_entry u{std::string(queue), 0, std::nullopt, d.deduplication_id, std::nullopt};
+        if (it != q.dedup.end()) u.dedup_before = it->second;
+        journal(std::move(u));
+        q.dedup[d.deduplication_id] = {saturating_add(now, dedup_window), d.id};
       }
       record r;
       r.seq = ++last_seq_;
@@ -105,8 +133,8 @@ class memory_store {
       r.group = d.group;
       r.enqueued_at = now;
       r.available_at = d.available_at;
-      tx.staged_.push_back({std::string(queue), std::move(r), d.deduplication_id,
-                            saturating_add(now, dedup_window)});
+      journal({std::string(queue), r.seq, std::nullopt, {}, std::nullopt});
+      q.messages.emplace(r.seq, std::move(r));
       results.push_back({d.id, false});
     }
     return results;
@@ -127,6 +155,7 @@ class memory_store {
         if (!first) continue;  // not the head of its group
       }
       if (r.available_at > now || r.lease_until > now) continue;
+      touch(queue, r);
       r.lease = ++last_lease_;
       r.lease_until = saturating_add(now, visibility);
       ++r.attempts;
@@ -142,6 +171,7 @@ class memory_store {
     std::lock_guard lock(mutex_);
     auto* r = held(queue, m);
     if (!r) return false;
+    touch(queue, *r);
     find(queue)->messages.erase(m.seq);
     return true;
   }
@@ -150,6 +180,7 @@ class memory_store {
     std::lock_guard lock(mutex_);
     auto* r = held(queue, m);
     if (!r) return false;
+    touch(queue, *r);
     // Never shorter: a clock behind the one that leased must not hand the
     // message to another worker while this one still runs it.
     r->lease_until = std::max(r->lease_until, until);
@@ -161,6 +192,7 @@ class memory_store {
     std::lock_guard lock(mutex_);
     auto* r = held(queue, m);
     if (!r) return false;
+    touch(queue, *r);
     r->lease = 0;
     r->lease_until = {};
     r->available_at = available_at;
@@ -173,6 +205,7 @@ class memory_store {
     std::lock_guard lock(mutex_);
     auto* r = held(queue, m);
     if (!r) return false;
+    touch(queue, *r);
     r->lease = 0;
     r->lease_until = {};
     r->dead = true;
@@ -202,6 +235,7 @@ class memory_store {
     std::vector<record> moved;
     for (auto it = q->messages.begin(); it != q->messages.end();) {
       if (it->second.dead && (!which || *which == it->first)) {
+        touch(queue, it->second);
         moved.push_back(std::move(it->second));
         it = q->messages.erase(it);
       } else {
@@ -217,6 +251,7 @@ class memory_store {
       fresh.group = std::move(r.group);
       fresh.enqueued_at = r.enqueued_at;
       fresh.available_at = now;
+      journal({std::string(queue), fresh.seq, std::nullopt, {}, std::nullopt});
       q->messages.emplace(fresh.seq, std::move(fresh));
     }
     return moved.size();
@@ -225,7 +260,11 @@ class memory_store {
   std::size_t purge_dead_letters(std::string_view queue) {
     std::lock_guard lock(mutex_);
     auto* q = find(queue);
-    return q ? std::erase_if(q->messages, [](const auto& entry) { return entry.second.dead; }) : 0;
+    if (!q) return 0;
+    return std::erase_if(q->messages, [&](const auto& entry) {
+      if (entry.second.dead) touch(queue, entry.second);
+      return entry.second.dead;
+    });
   }
 
   /// How many deduplication ids the store remembers for `queue`, expired
@@ -280,33 +319,47 @@ class memory_store {
     return &it->second;
   }
 
-  // The id of the message sent with this deduplication id inside its window, if any.
-  static std::optional<std::string> duplicate_of(const transaction& tx, const queue_state* q,
-                                                 std::string_view queue,
-                                                 const std::string& dedup_id, time_point now) {
-    if (dedup_id.empty()) return std::nullopt;
-    for (const auto& s : tx.staged_) {
-      if (s.queue == queue && s.deduplication_id == dedup_id) return s.message.id;
-    }
-    if (q) {
-      auto it = q->dedup.find(dedup_id);
-      if (it != q->dedup.end() && it->second.expires_at > now) return it->second.id;
-    }
-    return std::nullopt;
+  // Inside an open transaction, remembers how to undo a change; outside, a
+  // change is final at once.
+  void journal(undo_entry u) {
+    if (!levels_.empty()) undo_.push_back(std::move(u));
+  }
+  void touch(std::string_view queue, const record& r) {
+    if (!levels_.empty()) undo_.push_back({std::string(queue), r.seq, r, {}, std::nullopt});
   }
 
-  void place(staged s) {
-    auto& q = queues_[s.queue];
-    if (!s.deduplication_id.empty()) {
-      q.dedup[s.deduplication_id] = {s.dedup_expires_at, s.message.id};
+  void undo(undo_entry& u) {
+    auto& q = queues_[u.queue];
+    if (!u.dedup_id.empty()) {
+      if (u.dedup_before) {
+        q.dedup[u.dedup_id] = std::move(*u.dedup_before);
+      } else {
+        q.dedup.erase(u.dedup_id);
+      }
+    } else if (u.before) {
+      q.messages.insert_or_assign(u.seq, std::move(*u.before));
+    } else {
+      q.messages.erase(u.seq);
     }
-    auto seq = s.message.seq;
-    q.messages.emplace(seq, std::move(s.message));
   }
 
-  // Recursive, as the SQLite store's: the thread holding an open transaction
-  // may still call the store (stats(), a lease) without deadlocking itself.
+  // Ends the transaction at `level` and those begun inside it.
+  void end(std::size_t level, bool commit) {
+    if (level >= levels_.size()) return;  // an outer one already ended it
+    if (!commit) {
+      for (std::size_t mark = levels_[level]; undo_.size() > mark; undo_.pop_back()) {
+        undo(undo_.back());
+      }
+    }
+    levels_.resize(level);
+    if (levels_.empty()) undo_.clear();
+  }
+
+  // Recursive: the thread holding an open transaction joins it with every
+  // call, as with the SQLite store, instead of deadlocking itself.
   std::recursive_mutex mutex_;
+  std::vector<std::size_t> levels_;  // open transactions: where each one's undo entries start
+  std::vector<undo_entry> undo_;
   std::unordered_map<std::string, queue_state> queues_;
   std::int64_t last_seq_ = 0;
   std::int64_t last_lease_ = 0;

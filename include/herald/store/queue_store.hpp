@@ -12,6 +12,7 @@
 
 #include "herald/clock.hpp"
 #include "herald/detail/always_false.hpp"
+#include "herald/error.hpp"
 
 namespace herald {
 
@@ -139,7 +140,15 @@ concept stats = requires(S& s, std::string_view queue, time_point now) {
 /// extend with its own writes (the SQLite store gives its connection), made
 /// by `begin()` and made durable by `commit()`; destroying it uncommitted
 /// rolls it back. enqueue() runs inside one; the other operations are each
-/// their own.
+/// their own. The rules every store keeps (the conformance suite tests them):
+/// - A transaction is bound to the store that began it: enqueue() with one
+///   from another store throws herald::error (errc::foreign_transaction) and
+///   stores nothing; with one that has ended, errc::invalid_argument.
+/// - It belongs to the thread that began it. Any call that thread makes on
+///   the store while it is open joins it (its changes commit or roll back
+///   with it), and begin() there opens a nested transaction that can roll
+///   back alone; ending an outer one ends those inside it. Calls from other
+///   threads wait until it ends. No call deadlocks its own thread.
 template <class S>
 concept queue_store = std::same_as<typename S::queue_store_concept, queue_store_tag> &&
     detail::store_member::begin<S> && detail::store_member::commit<S> &&
@@ -150,6 +159,21 @@ concept queue_store = std::same_as<typename S::queue_store_concept, queue_store_
     detail::store_member::purge_dead_letters<S> && detail::store_member::stats<S>;
 
 namespace detail {
+
+// A store's operation given a transaction `owner` made (null: one that ended).
+inline void check_own_transaction(const void* owner, const void* self, std::string_view store) {
+  if (owner == self) return;
+  if (owner == nullptr) {
+    throw error(errc::invalid_argument,
+                std::string(store) +
+                    ": the transaction has already ended (committed, rolled back or moved "
+                    "from); begin() a new one");
+  }
+  throw error(errc::foreign_transaction,
+              std::string(store) +
+                  ": the transaction was begun on another store; begin() it on the store this "
+                  "queue uses, or the message would not commit or roll back with it");
+}
 
 // One sentence for the first member a would-be queue store lacks, naming it
 // with the signature it needs.
