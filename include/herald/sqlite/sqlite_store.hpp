@@ -18,6 +18,7 @@
 #include "herald/clock.hpp"
 #include "herald/error.hpp"
 #include "herald/sqlite/detail/disk_reserve.hpp"
+#include "herald/sqlite/detail/queue_statements.hpp"
 #include "herald/sqlite/detail/schema.hpp"
 #include "herald/sqlite/detail/statement.hpp"
 #include "herald/sqlite/sqlite_options.hpp"
@@ -114,7 +115,7 @@ class sqlite_store {
         reserve_ = detail::sqlite::disk_reserve(path_ + "-reserve", options_.disk_reserve);
       }
       detail::sqlite::while_busy(options_.busy_timeout, [&] { migrate(); });
-      prepare();
+      statements_ = detail::sqlite::queue_statements(db_);
     } catch (...) {
       statements_ = {};
       sqlite3_close(db_);
@@ -320,11 +321,6 @@ class sqlite_store {
     return detail::sqlite::run(s, path_, options_.busy_timeout);
   }
 
-  struct statement_cache {
-    detail::sqlite::statement insert, claim_dedup, dedup_id, prune_dedup, lease, ack, extend, retry,
-        dead_letter, dead_letters, redrive_copy, redrive_remove, purge, stats;
-  };
-
   static const char* sync_name(sqlite_sync s) {
     switch (s) {
       case sqlite_sync::off:
@@ -409,66 +405,12 @@ class sqlite_store {
     tx.commit();
   }
 
-  void prepare() {
-    auto make = [&](std::string_view sql) { return detail::sqlite::statement(db_, sql); };
-    statements_.insert = make(
-        "INSERT INTO herald_queue (queue, id, body, grp, enqueued_at, available_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    // A deduplication id is claimed unless a claim inside its window holds it.
-    statements_.claim_dedup = make(
-        "INSERT INTO herald_dedup (queue, dedup_id, expires_at, id) VALUES (?1, ?2, ?3, ?4) "
-        "ON CONFLICT (queue, dedup_id) DO UPDATE SET expires_at = excluded.expires_at, "
-        "id = excluded.id WHERE herald_dedup.expires_at <= ?5");
-    statements_.dedup_id = make("SELECT id FROM herald_dedup WHERE queue = ?1 AND dedup_id = ?2");
-    statements_.prune_dedup =
-        make("DELETE FROM herald_dedup WHERE queue = ?1 AND expires_at <= ?2");
-    // Only the oldest live message of a group may be leased, so a group goes
-    // one at a time in send order. PostgreSQL: the same with FOR UPDATE SKIP LOCKED.
-    statements_.lease = make(
-        "UPDATE herald_queue SET lease = random(), lease_until = ?3, attempts = attempts + 1, "
-        "first_attempt_at = coalesce(first_attempt_at, ?2), last_attempt_at = ?2 "
-        "WHERE seq IN (SELECT m.seq FROM herald_queue m WHERE m.queue = ?1 AND m.dead = 0 "
-        "AND m.available_at <= ?2 AND m.lease_until <= ?2 AND (m.grp = '' OR m.seq = "
-        "(SELECT min(g.seq) FROM herald_queue g WHERE g.queue = m.queue AND g.grp = m.grp "
-        "AND g.dead = 0)) ORDER BY m.seq LIMIT ?4) "
-        "RETURNING seq, id, body, grp, attempts, enqueued_at, first_attempt_at, lease_until, "
-        "lease");
-    statements_.ack = make("DELETE FROM herald_queue WHERE seq = ?1 AND lease = ?2 AND dead = 0");
-    // Never shorter: see memory_store::extend.
-    statements_.extend = make(
-        "UPDATE herald_queue SET lease_until = max(lease_until, ?3) "
-        "WHERE seq = ?1 AND lease = ?2 AND dead = 0");
-    statements_.retry = make(
-        "UPDATE herald_queue SET lease = 0, lease_until = 0, available_at = ?3, last_error = ?4 "
-        "WHERE seq = ?1 AND lease = ?2 AND dead = 0");
-    statements_.dead_letter = make(
-        "UPDATE herald_queue SET lease = 0, lease_until = 0, dead = 1, dead_at = ?3, "
-        "last_error = ?4 WHERE seq = ?1 AND lease = ?2 AND dead = 0");
-    statements_.dead_letters = make(
-        "SELECT seq, id, body, grp, last_error, attempts, enqueued_at, first_attempt_at, "
-        "last_attempt_at, dead_at FROM herald_queue WHERE queue = ?1 AND dead = 1 "
-        "ORDER BY seq LIMIT ?2");
-    // Back at the end of the queue (and of its group), as if sent now.
-    statements_.redrive_copy = make(
-        "INSERT INTO herald_queue (queue, id, body, grp, enqueued_at, available_at) "
-        "SELECT queue, id, body, grp, enqueued_at, ?3 FROM herald_queue "
-        "WHERE queue = ?1 AND dead = 1 AND (?2 IS NULL OR seq = ?2) ORDER BY seq");
-    statements_.redrive_remove =
-        make("DELETE FROM herald_queue WHERE queue = ?1 AND dead = 1 AND (?2 IS NULL OR seq = ?2)");
-    statements_.purge = make("DELETE FROM herald_queue WHERE queue = ?1 AND dead = 1");
-    statements_.stats = make(
-        "SELECT coalesce(sum(dead = 1), 0), coalesce(sum(dead = 0 AND lease_until > ?2), 0), "
-        "coalesce(sum(dead = 0 AND lease_until <= ?2 AND available_at > ?2), 0), "
-        "coalesce(sum(dead = 0 AND lease_until <= ?2 AND available_at <= ?2), 0), "
-        "min(CASE WHEN dead = 0 THEN enqueued_at END) FROM herald_queue WHERE queue = ?1");
-  }
-
   std::string path_;
   sqlite_options options_;
   sqlite3* db_ = nullptr;
   std::recursive_mutex mutex_;
   std::size_t depth_ = 0;  // transactions open on the connection, nested ones included
-  statement_cache statements_;
+  detail::sqlite::queue_statements statements_;
   detail::sqlite::disk_reserve reserve_;
   std::uint64_t enqueues_ = 0;
 };
