@@ -51,15 +51,16 @@ int main() {
   options.retry.factor = 2;
   options.retry.max_attempts = 4;
   options.retry.jitter = false;  // a readable timeline; leave it on in production
-  options.on_failure = [&](const herald::worker_failure& f) {
-    if (f.dead_lettered) {
+  herald::failure_callback failures([&](const herald::failure& f) {
+    if (f.kind == herald::failure_kind::dead_lettered) {
       fmt::print("{}  attempt {} failed -> dead-letter queue: {}\n", at(clock.now()), f.attempt,
-                 f.error);
-    } else {
-      fmt::print("{}  attempt {} failed: {}; retry at {}\n", at(clock.now()), f.attempt, f.error,
-                 at(f.retry_at));
+                 f.text);
+    } else if (f.kind == herald::failure_kind::retry_scheduled) {
+      fmt::print("{}  attempt {} failed: {}; retry at {}\n", at(clock.now()), f.attempt, f.text,
+                 at(*f.retry_at));
     }
-  };
+  });
+  options.failures = &failures;
   herald::worker jobs(
       uploads,
       [&](const media::image_uploaded& e) {

@@ -27,6 +27,7 @@ enum class errc {
   foreign_transaction = 14,  ///< a transaction begun on one store was passed to another
   lease_lost = 15,           ///< the message's lease expired and another worker may hold it
   permanent_failure = 16,    ///< a handler refused a message that no retry can help
+  handler_failed = 17,       ///< a handler threw an exception that is not a herald::error
 };
 
 /// The code's stable name, as docs/errors.md lists it.
@@ -64,6 +65,8 @@ enum class errc {
       return "lease_lost";
     case errc::permanent_failure:
       return "permanent_failure";
+    case errc::handler_failed:
+      return "handler_failed";
   }
   return "unknown";
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support/failure_recorder.hpp"
 #include "support/queue_fixtures.hpp"
 
 using namespace std::chrono_literals;
@@ -25,6 +26,7 @@ namespace {
 template <class Fixture>
 struct bench {
   Fixture fixture;
+  herald_test::failure_recorder failures;
   herald::manual_clock clock;
   herald::queue<job, decltype(Fixture::store)> jobs{
       fixture.store, "jobs", herald::queue_options{.source = "/test", .clock = clock}};
@@ -37,8 +39,11 @@ struct bench {
     o.retry.cap = 1min;
     o.retry.max_attempts = max_attempts;
     o.retry.jitter = false;
-    o.on_error = [](const std::exception& e) { FAIL_CHECK(e.what()); };
+    o.failures = &failures;
     return o;
+  }
+  ~bench() {
+    for (const auto& trouble : failures.troubles()) FAIL_CHECK(trouble);
   }
 };
 
@@ -268,9 +273,6 @@ TEMPLATE_TEST_CASE("queue: the backoff schedule, at exact times", "[queue][confo
   std::vector<herald::time_point> attempts;
   std::vector<herald::time_point> retry_at;
   auto options = b.exact(4);
-  options.on_failure = [&](const herald::worker_failure& f) {
-    if (!f.dead_lettered) retry_at.push_back(f.retry_at);
-  };
   herald::worker w(
       b.jobs,
       [&](const job&) {
@@ -286,7 +288,17 @@ TEMPLATE_TEST_CASE("queue: the backoff schedule, at exact times", "[queue][confo
     CHECK(w.run_once(at) == 1);
   }
   CHECK(attempts == due);
+  for (const auto& f : b.failures.of(herald::failure_kind::retry_scheduled)) {
+    CHECK(f.code == herald::errc::handler_failed);
+    CHECK(f.text == "printer on fire");
+    retry_at.push_back(*f.retry_at);
+  }
   CHECK(retry_at == std::vector<herald::time_point>{t0 + 1s, t0 + 3s, t0 + 7s});
+  auto buried = b.failures.of(herald::failure_kind::dead_lettered);
+  REQUIRE(buried.size() == 1);
+  CHECK(buried[0].attempt == 4);
+  CHECK(buried[0].part == "worker");
+  CHECK(buried[0].name == "jobs");
   CHECK(w.run_once(t0 + 1h) == 0);
   auto dead = b.jobs.dead_letters();
   REQUIRE(dead.size() == 1);
@@ -306,11 +318,11 @@ TEMPLATE_TEST_CASE("queue: full jitter stays within the exponential ceiling",
   options.seed = 42;
   std::vector<herald::duration> waits;
   herald::time_point now = b.clock.now();
-  options.on_failure = [&](const herald::worker_failure& f) { waits.push_back(f.retry_at - now); };
   herald::worker w(
       b.jobs, [](const job&) { throw std::runtime_error("no"); }, options);
   for (int i = 0; i < 6; ++i) {
     REQUIRE(w.run_once(now) == 1);
+    waits.push_back(*b.failures.all().back().retry_at - now);
     now += 1h;
   }
   REQUIRE(waits.size() == 6);
@@ -539,16 +551,12 @@ TEMPLATE_TEST_CASE("queue: the heartbeat keeps a long handler's message from a s
   herald::queue<job, decltype(fixture.store)> jobs(fixture.store, "jobs");
   jobs.send(job{1, ""});
   std::atomic<int> calls{0};
-  std::vector<std::string> errors;
-  std::mutex errors_mutex;
+  herald_test::failure_recorder failures;
   herald::worker_options options;
   options.visibility_timeout = 150ms;  // the handler takes three times as long
   options.heartbeat = 30ms;
   options.poll_interval = 5ms;
-  options.on_error = [&](const std::exception& e) {
-    std::lock_guard lock(errors_mutex);
-    errors.push_back(e.what());
-  };
+  options.failures = &failures;
   auto slow = [&](const job&) {
     calls.fetch_add(1);
     std::this_thread::sleep_for(450ms);
@@ -563,7 +571,7 @@ TEMPLATE_TEST_CASE("queue: the heartbeat keeps a long handler's message from a s
   first.stop();
   second.stop();
   CHECK(calls.load() == 1);
-  CHECK(errors.empty());
+  CHECK(failures.all().empty());
 }
 
 TEMPLATE_TEST_CASE("queue: a lease that ended by acking is never reported as lost",
@@ -573,23 +581,23 @@ TEMPLATE_TEST_CASE("queue: a lease that ended by acking is never reported as los
   constexpr int count = 600;
   for (int i = 0; i < count; ++i) jobs.send(job{i, ""});
   std::atomic<int> handled{0};
-  std::atomic<int> reports{0};
+  herald_test::failure_recorder failures;
   herald::worker_options options;
   options.visibility_timeout = 30s;
   options.heartbeat = std::chrono::microseconds(50);  // beats constantly, racing every ack
   options.poll_interval = 1ms;
   options.concurrency = 2;
-  options.on_error = [&](const std::exception&) { reports.fetch_add(1); };
+  options.failures = &failures;
   herald::worker w(
       jobs, [&](const job&) { handled.fetch_add(1); }, options);
   w.start();
   for (int i = 0; i < 3000 && handled.load() < count; ++i) std::this_thread::sleep_for(10ms);
   w.stop();
   CHECK(handled.load() == count);
-  CHECK(reports.load() == 0);
+  CHECK(failures.all().empty());
 }
 
-TEMPLATE_TEST_CASE("queue: callbacks that throw on a worker thread do not end the process",
+TEMPLATE_TEST_CASE("queue: a failure sink that throws on a worker thread does not end the process",
                    "[queue][conformance][threads][reliability]", QUEUE_STORES) {
   TestType fixture;
   herald::queue<job, decltype(fixture.store)> jobs(fixture.store, "jobs");
@@ -600,10 +608,9 @@ TEMPLATE_TEST_CASE("queue: callbacks that throw on a worker thread do not end th
   options.retry.base = 1ms;
   options.retry.cap = 1ms;
   options.retry.max_attempts = 2;
-  options.on_failure = [](const herald::worker_failure&) {
-    throw std::runtime_error("on_failure");
-  };
-  options.on_error = [](const std::exception&) { throw std::runtime_error("on_error"); };
+  herald::failure_callback throwing(
+      [](const herald::failure&) { throw std::runtime_error("the sink"); });
+  options.failures = &throwing;
   herald::worker w(
       jobs,
       [&](const job&) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support/failure_recorder.hpp"
 #include "support/queue_fixtures.hpp"
 
 using namespace std::chrono_literals;
@@ -165,15 +166,11 @@ TEST_CASE("sqlite store: a lock held past the busy timeout gives a clear error; 
   CHECK(e.transient());
   CHECK_THAT(std::string(e.what()), herald_test::contains("busy timeout (100 ms)"));
 
-  std::mutex mutex;
-  std::vector<std::string> errors;
+  herald_test::failure_recorder failures;
   std::atomic<int> handled{0};
   herald::worker_options worker_options;
   worker_options.poll_interval = 10ms;
-  worker_options.on_error = [&](const std::exception& ex) {
-    std::lock_guard lock(mutex);
-    errors.push_back(ex.what());
-  };
+  worker_options.failures = &failures;
   herald::worker w(
       jobs, [&](const job&) { handled.fetch_add(1); }, worker_options);
   w.start();
@@ -184,9 +181,10 @@ TEST_CASE("sqlite store: a lock held past the busy timeout gives a clear error; 
   w.stop();
   CHECK(handled.load() == 1);
   CHECK(w.stop_reason().empty());
-  std::lock_guard lock(mutex);
+  auto errors = failures.of(herald::failure_kind::store_failed);
   REQUIRE_FALSE(errors.empty());
-  CHECK_THAT(errors.front(), herald_test::contains("busy timeout"));
+  CHECK(errors.front().code == herald::errc::storage_busy);
+  CHECK_THAT(errors.front().text, herald_test::contains("busy timeout"));
   CHECK(jobs.stats().depth == 0);
 }
 
@@ -254,14 +252,17 @@ TEST_CASE(
              herald_test::contains("deleted or replaced while the store had it open"));
   CHECK(store_error_of([&] { (void)jobs.stats(); }).code() == herald::errc::storage_lost);
   // A worker stops and says why, rather than leasing from a file nobody will see again.
+  herald_test::failure_recorder failures;
   herald::worker_options options;
-  options.on_error = [](const std::exception&) {};
+  options.failures = &failures;
   herald::worker w(
       jobs, [](const job&) {}, options);
   w.start();
   for (int i = 0; i < 500 && w.stop_reason().empty(); ++i) std::this_thread::sleep_for(10ms);
   w.stop();
   CHECK_THAT(w.stop_reason(), herald_test::contains("deleted or replaced"));
+  CHECK(w.health().state == herald::part_state::stopped);
+  CHECK_THAT(w.health().reason, herald_test::contains("deleted or replaced"));
 }
 
 TEST_CASE("sqlite store: a read-only file is refused at open, with the reason",
@@ -346,8 +347,9 @@ TEST_CASE(
   CHECK(full.code() == herald::errc::storage_full);
   REQUIRE(sent > 50);
   std::vector<std::string> errors;
+  herald_test::failure_recorder failures;
   herald::worker_options worker_options;
-  worker_options.on_error = [&](const std::exception& e) { errors.push_back(e.what()); };
+  worker_options.failures = &failures;
   int handled = 0;
   herald::worker w(
       jobs, [&](const job&) { ++handled; }, worker_options);
@@ -361,6 +363,7 @@ TEST_CASE(
   INFO("first error: " << (errors.empty() ? "none" : errors.front()));
   CHECK(handled == sent);
   CHECK(errors.empty());
+  CHECK(failures.troubles().empty());
   CHECK(jobs.stats().depth + jobs.stats().in_flight == 0);
   // While the reserve cannot be set aside again, sends say why.
   auto refused = store_error_of([&] { jobs.send(job{-1, std::string(600, 'x')}); });

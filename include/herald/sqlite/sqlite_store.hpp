@@ -34,6 +34,8 @@ class sqlite_store {
  public:
   using queue_store_concept = queue_store_tag;
   static constexpr std::int64_t schema_version = 2;
+  /// A commit costs more than the statements in it: settle and lease together.
+  static constexpr bool batch_settlements = true;
 
   /// BEGIN IMMEDIATE … COMMIT on the store's connection; rolls back unless
   /// committed. Other threads wait for it; calls on this thread join it, and
@@ -180,8 +182,12 @@ class sqlite_store {
       insert.step();
       results.push_back({d.id, false});
     }
+    arrivals_.notify(queue);
     return results;
   }
+
+  /// Wakes this process's idle workers of a queue when a message is sent to it.
+  [[nodiscard]] arrival_signal& arrivals() noexcept { return arrivals_; }
 
   std::vector<leased_message> lease(std::string_view queue, std::size_t max, time_point now,
                                     duration visibility) {
@@ -286,6 +292,7 @@ class sqlite_store {
       remove.step();
     }
     tx.commit();
+    if (moved > 0) arrivals_.notify(queue);
     return moved;
   }
 
@@ -312,6 +319,7 @@ class sqlite_store {
       s.depth = static_cast<std::size_t>(r.integer(3));
       if (sqlite3_column_type(statements_.stats.get(), 4) != SQLITE_NULL)
         s.oldest_age = now - r.time(4);
+      if (sqlite3_column_type(statements_.stats.get(), 5) != SQLITE_NULL) s.lag = now - r.time(5);
     }
     return s;
   }
@@ -413,6 +421,7 @@ class sqlite_store {
   detail::sqlite::queue_statements statements_;
   detail::sqlite::disk_reserve reserve_;
   std::uint64_t enqueues_ = 0;
+  arrival_signal arrivals_;
 };
 
 static_assert(queue_store<sqlite_store>);

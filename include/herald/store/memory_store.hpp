@@ -137,8 +137,12 @@ class memory_store {
       q.messages.emplace(r.seq, std::move(r));
       results.push_back({d.id, false});
     }
+    arrivals_.notify(queue);
     return results;
   }
+
+  /// Wakes this process's idle workers of a queue when a message is sent to it.
+  [[nodiscard]] arrival_signal& arrivals() noexcept { return arrivals_; }
 
   std::vector<leased_message> lease(std::string_view queue, std::size_t max, time_point now,
                                     duration visibility) {
@@ -254,6 +258,7 @@ class memory_store {
       journal({std::string(queue), fresh.seq, std::nullopt, {}, std::nullopt});
       q->messages.emplace(fresh.seq, std::move(fresh));
     }
+    if (!moved.empty()) arrivals_.notify(queue);
     return moved.size();
   }
 
@@ -293,6 +298,7 @@ class memory_store {
         ++s.delayed;
       } else {
         ++s.depth;
+        s.lag = std::max(s.lag, now - r.available_at);
       }
     }
     s.oldest_age = now - oldest;
@@ -360,6 +366,7 @@ class memory_store {
   std::recursive_mutex mutex_;
   std::vector<std::size_t> levels_;  // open transactions: where each one's undo entries start
   std::vector<undo_entry> undo_;
+  arrival_signal arrivals_;
   std::unordered_map<std::string, queue_state> queues_;
   std::int64_t last_seq_ = 0;
   std::int64_t last_lease_ = 0;

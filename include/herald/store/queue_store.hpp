@@ -13,6 +13,7 @@
 #include "herald/clock.hpp"
 #include "herald/detail/always_false.hpp"
 #include "herald/error.hpp"
+#include "herald/store/arrival_signal.hpp"
 
 namespace herald {
 
@@ -71,6 +72,10 @@ struct queue_stats {
   std::size_t delayed = 0;        ///< waiting for a delay or a retry backoff
   std::size_t dead_lettered = 0;  ///< in the dead-letter queue
   duration oldest_age{};          ///< age of the oldest message not dead-lettered; 0 if none
+  /// How long the longest-waiting message ready now has been ready (since it
+  /// was sent, or its delay or retry backoff ended); 0 if none. Delayed and
+  /// backing-off messages do not count: depth is not lag.
+  duration lag{};
 };
 
 namespace detail::store_member {
@@ -130,6 +135,19 @@ concept stats = requires(S& s, std::string_view queue, time_point now) {
   { s.stats(queue, now) } -> std::same_as<queue_stats>;
 };
 
+// Optional: a store that wakes this process's workers when a message arrives.
+template <class S>
+concept arrivals = requires(S& s) {
+  { s.arrivals() } -> std::same_as<arrival_signal&>;
+};
+
+// Optional: a store whose settlements (acks, retries, dead letters) and next
+// lease are cheaper together in one of its transactions.
+template <class S>
+concept batches_settlements = requires {
+  requires S::batch_settlements;
+};
+
 }  // namespace detail::store_member
 
 /// Durable point-to-point messages, with leases. All times come from the
@@ -149,6 +167,10 @@ concept stats = requires(S& s, std::string_view queue, time_point now) {
 ///   with it), and begin() there opens a nested transaction that can roll
 ///   back alone; ending an outer one ends those inside it. Calls from other
 ///   threads wait until it ends. No call deadlocks its own thread.
+///
+/// Optional members: `herald::arrival_signal& arrivals()` (sends wake idle
+/// workers at once) and `static constexpr bool batch_settlements = true`
+/// (a worker settles many messages and leases the next in one transaction).
 template <class S>
 concept queue_store = std::same_as<typename S::queue_store_concept, queue_store_tag> &&
     detail::store_member::begin<S> && detail::store_member::commit<S> &&

@@ -65,7 +65,9 @@ struct queue_statements {
         "SELECT coalesce(sum(dead = 1), 0), coalesce(sum(dead = 0 AND lease_until > ?2), 0), "
         "coalesce(sum(dead = 0 AND lease_until <= ?2 AND available_at > ?2), 0), "
         "coalesce(sum(dead = 0 AND lease_until <= ?2 AND available_at <= ?2), 0), "
-        "min(CASE WHEN dead = 0 THEN enqueued_at END) FROM herald_queue WHERE queue = ?1");
+        "min(CASE WHEN dead = 0 THEN enqueued_at END), "
+        "min(CASE WHEN dead = 0 AND lease_until <= ?2 AND available_at <= ?2 THEN available_at "
+        "END) FROM herald_queue WHERE queue = ?1");
   }
 };
 

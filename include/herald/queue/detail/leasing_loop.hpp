@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>   // free slots, backoff
+#include <chrono>      // steady deadlines
+#include <cstddef>     // counts
+#include <exception>   // what an executor's post throws
+#include <mutex>       // the core's lock
+#include <stop_token>  // the loop's stop
+#include <string>      // reports
+#include <utility>     // std::move
+#include <vector>      // batches
+
+#include "herald/bus/executor.hpp"
+#include "herald/error.hpp"
+#include "herald/queue/detail/worker_core.hpp"
+#include "herald/runtime/failure.hpp"
+
+namespace herald::detail {
+
+// Hands leased messages to the executor, or to the worker's own threads.
+template <class T, class Store>
+void dispatch(worker_core<T, Store>& c, std::vector<leased_message>& leased) {
+  if (leased.empty()) return;
+  {
+    std::lock_guard lock(c.mutex);
+    for (const auto& m : leased)
+      c.in_flight.emplace(m.seq, typename worker_core<T, Store>::slot{m.lease, m.id, false});
+    c.metrics.in_flight.set(static_cast<double>(c.in_flight.size()));
+  }
+  auto* e = c.options.handler_executor;
+  for (auto& m : leased) {
+    if (!e) {
+      std::lock_guard lock(c.mutex);
+      c.tasks.push_back(std::move(m));
+      c.task_ready.notify_one();
+      continue;
+    }
+    const std::int64_t seq = m.seq;
+    try {
+      e->post(
+          [self = c.shared_from_this(), m = std::move(m)]() mutable { self->run(std::move(m)); });
+    } catch (...) {
+      // Not run: its lease expires and it comes again.
+      c.report(failure_kind::store_failed, errc::stopped, nullptr,
+               "the handler executor refused work (" + what_of(std::current_exception()) +
+                   "); the leased message will be redelivered when its lease expires");
+      std::lock_guard lock(c.mutex);
+      c.forget_locked(seq);
+    }
+  }
+}
+
+// Extends the leases of handlers still running, copying no bodies.
+template <class T, class Store>
+void heartbeat(worker_core<T, Store>& c, time_point now) {
+  std::vector<leased_message> running;
+  {
+    std::lock_guard lock(c.mutex);
+    for (const auto& [seq, s] : c.in_flight) {
+      if (s.handled) continue;
+      leased_message stub;
+      stub.seq = seq;
+      stub.lease = s.lease;
+      stub.id = s.id;
+      running.push_back(std::move(stub));
+    }
+  }
+  const time_point until = saturating_add(now, c.options.visibility_timeout);
+  for (const auto& m : running) {
+    if (c.store().extend(c.name, m, until)) continue;
+    std::unique_lock lock(c.mutex);
+    auto it = c.in_flight.find(m.seq);
+    // A message settled since the copy was taken ended its lease on purpose.
+    if (it == c.in_flight.end() || it->second.lease != m.lease || it->second.handled) continue;
+    lock.unlock();
+    c.report(failure_kind::lease_lost, errc::lease_lost, &m,
+             "the lease was lost before the handler finished; the message may be handled "
+             "again (raise visibility_timeout, or call delivery.extend() in long handlers)");
+  }
+}
+
+// The one loop of a started worker: settles what handlers finished, leases
+// up to the free slots when woken by a send or at each poll, and beats.
+template <class T, class Store>
+void leasing_loop(worker_core<T, Store>& c, std::stop_token stop) {
+  using clock = std::chrono::steady_clock;
+  const auto& o = c.options;
+  auto next_beat = clock::now() + o.heartbeat;
+  auto next_poll = clock::now();
+  duration backoff = o.poll_interval;
+  std::vector<settlement> batch;
+  for (;;) {
+    std::size_t free = 0;
+    bool stopping = false;
+    {
+      std::unique_lock lock(c.mutex);
+      auto room = [&] { return c.in_flight.size() < o.concurrency + c.settled.size(); };
+      c.loop_wake.wait_until(lock, std::min(next_beat, next_poll), [&] {
+        return stop.stop_requested() || !c.settled.empty() || (c.wake && room()) ||
+               (clock::now() >= next_poll && room()) || clock::now() >= next_beat;
+      });
+      stopping = stop.stop_requested();
+      if (c.abandoned) break;
+      for (auto& s : c.settled) batch.push_back(std::move(s));
+      c.settled.clear();
+      const std::size_t busy = c.in_flight.size() - batch.size();
+      const bool due = c.wake || clock::now() >= next_poll;
+      if (!stopping && due && busy < o.concurrency) {
+        free = o.concurrency - busy;
+        c.wake = false;
+      }
+      if (stopping && batch.empty() && c.in_flight.empty()) break;
+    }
+    std::vector<leased_message> leased;
+    try {
+      const time_point now = c.clock.now();
+      leased = c.settle_and_lease(batch, free, now);
+      {
+        std::lock_guard lock(c.mutex);
+        for (const auto& s : batch) c.in_flight.erase(s.message.seq);
+        c.metrics.in_flight.set(static_cast<double>(c.in_flight.size()));
+        c.last_error.clear();
+        c.changed.notify_all();
+      }
+      batch.clear();
+      backoff = o.poll_interval;
+      // A full batch may leave more waiting: lease again once there is room.
+      if (free > 0)
+        next_poll = leased.size() == free ? clock::now() : clock::now() + o.poll_interval;
+      if (clock::now() >= next_beat) {
+        heartbeat(c, now);
+        next_beat = clock::now() + o.heartbeat;
+      }
+    } catch (const store_error& e) {
+      c.report(failure_kind::store_failed, e.code(), nullptr, e.what());
+      if (!e.transient()) {
+        std::lock_guard lock(c.mutex);
+        c.stop_reason = e.what();
+        break;  // handlers in flight end unsettled: their leases expire
+      }
+      backoff = std::min(backoff * 2, duration(std::chrono::seconds(5)));
+      next_poll = clock::now() + backoff;  // the batch is kept and tried again
+    } catch (...) {
+      // A clock that threw, or memory: back off, keep the loop alive.
+      c.report(failure_kind::store_failed, errc::storage_failed, nullptr,
+               what_of(std::current_exception()));
+      backoff = std::min(backoff * 2, duration(std::chrono::seconds(5)));
+      next_poll = clock::now() + backoff;
+    }
+    dispatch(c, leased);
+  }
+  std::lock_guard lock(c.mutex);
+  c.loop_done = true;
+  c.changed.notify_all();
+}
+
+}  // namespace herald::detail

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <concepts>  // the part concept
+#include <string>    // names, reasons, ids
+#include <vector>    // what did not stop
+
+#include "herald/clock.hpp"
+
+namespace herald {
+
+class executor;
+class failure_sink;
+class metrics_registry;
+
+/// What a part is doing now.
+enum class part_state {
+  stopped,  ///< not started, or stopped (by stop(), or by itself: see reason)
+  running,  ///< working normally
+  failing,  ///< running, but its last attempt at work failed (see last_error)
+};
+
+/// A part's health, as a host reports it.
+struct part_health {
+  std::string name;
+  part_state state = part_state::stopped;
+  std::string reason;      ///< why it stopped by itself; empty after stop()
+  std::string last_error;  ///< the last failure while running; empty if none
+};
+
+/// What a stop(deadline) left behind.
+struct stop_report {
+  std::string name;
+  bool in_time = true;                 ///< everything ended before the deadline
+  std::vector<std::string> abandoned;  ///< ids of messages whose handlers were still running
+};
+
+/// What a host gives the parts it runs, unless a part was given its own.
+struct part_context {
+  executor* runs_on = nullptr;  ///< where handlers run
+  failure_sink* failures = nullptr;
+  metrics_registry* metrics = nullptr;
+};
+
+/// Something that runs over time and plugs into a herald::host: a worker,
+/// and later relays, projections, saga engines, schedulers, or your own.
+/// start() returns once it runs; stop(deadline) returns by the deadline plus
+/// a small documented grace, and reports what did not end in time.
+template <class P>
+concept part = requires(P& p, const P& cp, time_point now, duration deadline,
+                        const part_context& context) {
+  p.start();
+  { p.stop(deadline) } -> std::same_as<stop_report>;
+  { p.run_once(now) } -> std::convertible_to<std::size_t>;
+  { cp.health() } -> std::same_as<part_health>;
+  p.use(context);
+};
+
+}  // namespace herald

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstdint>      // watch tokens
+#include <functional>   // what a watcher is woken with
+#include <map>          // watchers by token
+#include <mutex>        // sends and workers on many threads
+#include <string>       // queue names
+#include <string_view>  // lookups
+#include <utility>      // std::move
+
+namespace herald {
+
+/// A store's "something arrived in queue q" for workers in this process, so
+/// that an idle worker leases at once instead of at its next poll. Stores
+/// that offer it return one from `arrivals()`; a store shared with other
+/// processes may also raise it for their sends (PostgreSQL: LISTEN/NOTIFY).
+/// A wake may be spurious (a send that rolled back): the worker then finds
+/// nothing and waits again. Any thread may call any member.
+class arrival_signal {
+ public:
+  using token = std::uint64_t;
+
+  /// Calls `wake` after each send to `queue` until unwatch(token). `wake`
+  /// runs on the sending thread: it must be quick and must not call the store.
+  token watch(std::string queue, std::function<void()> wake) {
+    std::lock_guard lock(mutex_);
+    watchers_.emplace(++last_, watcher{std::move(queue), std::move(wake)});
+    return last_;
+  }
+
+  /// After it returns, the watcher is not called again.
+  void unwatch(token t) {
+    std::lock_guard lock(mutex_);
+    watchers_.erase(t);
+  }
+
+  void notify(std::string_view queue) {
+    std::lock_guard lock(mutex_);
+    for (auto& [t, w] : watchers_) {
+      if (w.queue == queue) w.wake();
+    }
+  }
+
+ private:
+  struct watcher {
+    std::string queue;
+    std::function<void()> wake;
+  };
+  std::mutex mutex_;
+  std::map<token, watcher> watchers_;
+  token last_ = 0;
+};
+
+}  // namespace herald
