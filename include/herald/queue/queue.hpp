@@ -5,6 +5,7 @@
 #include <concepts>     // refusing foreign transactions
 #include <cstddef>      // limits
 #include <cstdint>      // sequence numbers
+#include <exception>    // a dead letter that does not decode
 #include <optional>     // redrive one or all
 #include <span>         // batches
 #include <string>       // names, ids
@@ -48,6 +49,27 @@ struct queue_options {
   /// queue's workers, which decode with these same limits, would refuse.
   /// Processes sharing a store should agree on them.
   decode_limits limits{};
+};
+
+/// A dead-lettered message of a queue of T: the raw body and the reason,
+/// and the message as T on demand.
+template <class T>
+struct dead_letter_entry : dead_lettered_message {
+  decode_limits limits{};
+
+  /// The message as T; throws herald::decode_error (or what T's from_json
+  /// throws) if it does not decode, which may be why it was dead-lettered.
+  [[nodiscard]] message<T> decode() const { return herald::decode<T>(body, limits); }
+
+  /// The message as T, or nothing with the reason in `*why` (if given).
+  [[nodiscard]] std::optional<message<T>> try_decode(std::string* why = nullptr) const {
+    try {
+      return decode();
+    } catch (const std::exception& e) {
+      if (why) *why = e.what();
+      return std::nullopt;
+    }
+  }
 };
 
 namespace detail {
@@ -136,9 +158,14 @@ class queue {
     return results;
   }
 
-  /// The dead-letter queue, oldest first, with the reason of each.
-  [[nodiscard]] std::vector<dead_lettered_message> dead_letters(std::size_t limit = 1000) {
-    return store_->dead_letters(name_, limit);
+  /// The dead-letter queue, oldest first, with the reason of each; each
+  /// decodes to T on demand.
+  [[nodiscard]] std::vector<dead_letter_entry<T>> dead_letters(std::size_t limit = 1000) {
+    auto raw = store_->dead_letters(name_, limit);
+    std::vector<dead_letter_entry<T>> out;
+    out.reserve(raw.size());
+    for (auto& r : raw) out.push_back({std::move(r), options_.limits});
+    return out;
   }
 
   /// Moves one dead-lettered message (by its seq) back to the end of the

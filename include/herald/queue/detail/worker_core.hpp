@@ -120,6 +120,13 @@ struct worker_core : std::enable_shared_from_this<worker_core<T, Store>> {
 
   // Decodes and handles one message; touches neither store nor clock.
   handler_outcome call(const leased_message& m) {
+    const auto started = std::chrono::steady_clock::now();
+    handler_outcome o = call_timed(m);
+    metrics.duration.observe(std::chrono::steady_clock::now() - started);
+    return o;
+  }
+
+  handler_outcome call_timed(const leased_message& m) {
     const std::uint32_t max = options.retry.max_attempts;
     if (max > 0 && m.attempts > max) {
       // Leased more often than allowed, yet never failed: each holder died or
@@ -258,9 +265,7 @@ struct worker_core : std::enable_shared_from_this<worker_core<T, Store>> {
       std::lock_guard lock(mutex);
       if (abandoned) return forget_locked(m.seq);
     }
-    const auto started = std::chrono::steady_clock::now();
     handler_outcome o = call(m);
-    metrics.duration.observe(std::chrono::steady_clock::now() - started);
     {
       std::lock_guard lock(mutex);
       if (abandoned || loop_done) return forget_locked(m.seq);
