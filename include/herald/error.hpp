@@ -143,5 +143,16 @@ inline std::string what_of(const std::exception_ptr& failure) {
   return "an exception not derived from std::exception";
 }
 
+// herald's code for a caught exception: its own, or handler_failed.
+inline errc code_of(const std::exception_ptr& failure) noexcept {
+  try {
+    if (failure) std::rethrow_exception(failure);
+  } catch (const error& e) {
+    return e.code();
+  } catch (...) {
+  }
+  return errc::handler_failed;
+}
+
 }  // namespace detail
 }  // namespace herald

@@ -17,6 +17,7 @@ struct recorded_failure {
   herald::errc code{};
   std::uint32_t attempt = 0;
   std::optional<herald::time_point> retry_at;
+  std::string payload{};
 };
 
 class failure_recorder final : public herald::failure_sink {
@@ -24,7 +25,8 @@ class failure_recorder final : public herald::failure_sink {
   void report(const herald::failure& f) override {
     std::lock_guard lock(mutex_);
     records_.push_back({f.kind, std::string(f.part), std::string(f.name), std::string(f.message_id),
-                        std::string(f.text), f.code, f.attempt, f.retry_at});
+                        std::string(f.text), f.code, f.attempt, f.retry_at,
+                        std::string(f.payload)});
   }
 
   [[nodiscard]] std::vector<recorded_failure> all() const {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support/failure_recorder.hpp"
 #include "support/home_events.hpp"
 
 TEST_CASE("a topic carries typed events through the transport as CloudEvents", "[topic]") {
@@ -30,11 +31,9 @@ TEST_CASE(
     "the subscriber keeps running",
     "[topic]") {
   herald::inproc_transport transport;
-  std::vector<std::string> reasons;
+  herald_test::failure_recorder failures;
   herald::topic_options options;
-  options.on_dead_letter = [&](const herald::dead_letter& d) {
-    reasons.push_back(std::string(d.topic) + ": " + std::string(d.reason));
-  };
+  options.failures = &failures;
   herald::topic<home::temperature> readings(transport, "home.readings", options);
   int handled = 0;
   auto s = readings.subscribe([&](const home::temperature&) { ++handled; });
@@ -50,10 +49,15 @@ TEST_CASE(
 
   CHECK(handled == 1);
   CHECK(readings.dead_lettered() == 2);
+  auto reasons = failures.all();
   REQUIRE(reasons.size() == 2);
-  CHECK_THAT(reasons[0],
-             herald_test::contains("home.readings: herald: invalid CloudEvent: is not valid JSON"));
-  CHECK_THAT(reasons[1],
+  CHECK(reasons[0].kind == herald::failure_kind::dead_lettered);
+  CHECK(reasons[0].part == "topic");
+  CHECK(reasons[0].name == "home.readings");
+  CHECK(reasons[0].code == herald::errc::decode_failed);
+  CHECK_THAT(reasons[0].text,
+             herald_test::contains("herald: invalid CloudEvent: is not valid JSON"));
+  CHECK_THAT(reasons[1].text,
              herald_test::contains("'data' does not decode as home.sensor.temperature"));
 }
 
@@ -130,10 +134,8 @@ TEST_CASE(
     "a topic handler that publishes to its own topic is stopped at the publish depth "
     "limit instead of overflowing the stack",
     "[topic][reliability]") {
-  std::vector<std::string> undeliverable;
-  herald::inproc_transport transport({1, [&](const herald::wire_message&, std::exception_ptr e) {
-                                        undeliverable.push_back(herald::detail::what_of(e));
-                                      }});
+  herald_test::failure_recorder failures;
+  herald::inproc_transport transport({1, &failures});
   herald::topic<home::temperature> readings(transport, "home.readings");
   int calls = 0;
   auto s = readings.subscribe([&](const home::temperature& t) {
@@ -142,8 +144,10 @@ TEST_CASE(
   });
   readings.publish(home::temperature{"loop", 0});
   CHECK(calls == 128);
+  auto undeliverable = failures.all();
   REQUIRE(undeliverable.size() == 1);
-  CHECK_THAT(undeliverable[0], herald_test::contains("nested 128 deep"));
+  CHECK(undeliverable[0].code == herald::errc::limit_exceeded);
+  CHECK_THAT(undeliverable[0].text, herald_test::contains("nested 128 deep"));
 }
 
 namespace {

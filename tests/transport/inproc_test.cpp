@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support/failure_recorder.hpp"
 
 namespace {
 
@@ -124,14 +125,12 @@ TEST_CASE("a handler that throws has not acknowledged: another member gets the m
   CHECK(attempts == std::vector<std::uint32_t>{1, 2});
 }
 
-TEST_CASE("after max_deliver failed attempts a message goes to on_undeliverable",
+TEST_CASE("after max_deliver failed attempts a message goes to the failure sink",
           "[transport][inproc]") {
-  std::vector<std::string> undeliverable;
+  herald_test::failure_recorder failures;
   herald::inproc_transport::options options;
   options.max_deliver = 4;
-  options.on_undeliverable = [&](const herald::wire_message& m, std::exception_ptr) {
-    undeliverable.push_back(m.data + "@" + std::to_string(m.delivery_attempt));
-  };
+  options.failures = &failures;
   herald::inproc_transport t(options);
   int calls = 0;
   auto s = t.subscribe("jobs", {}, [&](const herald::wire_message&) {
@@ -140,7 +139,14 @@ TEST_CASE("after max_deliver failed attempts a message goes to on_undeliverable"
   });
   t.publish("jobs", bytes("x"));
   CHECK(calls == 4);
-  CHECK(undeliverable == std::vector<std::string>{"x@4"});
+  auto all = failures.all();
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].kind == herald::failure_kind::handler_threw);
+  CHECK(all[0].part == "inproc");
+  CHECK(all[0].name == "jobs");
+  CHECK(all[0].attempt == 4);
+  CHECK(all[0].code == herald::errc::handler_failed);
+  CHECK_THAT(all[0].text, Catch::Contains("after 4 attempt(s), and dropped: always"));
 }
 
 TEST_CASE("inproc: publishers and subscribers on many threads at once",
@@ -173,25 +179,24 @@ TEST_CASE(
     "a fan-out subscriber that fails a message and then leaves reports it instead of "
     "losing it silently",
     "[transport][inproc][reliability]") {
-  std::vector<std::string> reported;
-  herald::inproc_transport t({3, [&](const herald::wire_message& m, std::exception_ptr e) {
-                                reported.push_back(m.data + ": " + herald::detail::what_of(e));
-                              }});
+  herald_test::failure_recorder failures;
+  herald::inproc_transport t({3, &failures});
   herald::subscription s;
   s = t.subscribe("orders.placed", {}, [&](const herald::wire_message&) {
     s.reset();  // leaves from its own handler
     throw std::runtime_error("out of stock");
   });
   t.publish("orders.placed", bytes("1"));
-  CHECK(reported == std::vector<std::string>{"1: out of stock"});
+  auto reported = failures.all();
+  REQUIRE(reported.size() == 1);
+  CHECK(reported[0].payload == "1");
+  CHECK_THAT(reported[0].text, Catch::Contains("out of stock"));
 }
 
 TEST_CASE("a message whose group members all left before delivery is reported, not lost",
           "[transport][inproc][reliability]") {
-  std::vector<std::string> reported;
-  herald::inproc_transport t({3, [&](const herald::wire_message& m, std::exception_ptr e) {
-                                reported.push_back(m.data + ": " + herald::detail::what_of(e));
-                              }});
+  herald_test::failure_recorder failures;
+  herald::inproc_transport t({3, &failures});
   int delivered = 0;
   herald::subscription a = t.subscribe("orders.placed", {.group = "billing"},
                                        [&](const herald::wire_message&) { ++delivered; });
@@ -204,8 +209,11 @@ TEST_CASE("a message whose group members all left before delivery is reported, n
   });
   t.publish("orders.placed", bytes("7"));
   CHECK(delivered == 0);
+  auto reported = failures.all();
   REQUIRE(reported.size() == 1);
-  CHECK_THAT(reported[0], herald_test::contains("every member of group 'billing'"));
+  CHECK(reported[0].payload == "7");
+  CHECK(reported[0].code == herald::errc::stopped);
+  CHECK_THAT(reported[0].text, herald_test::contains("every member of group 'billing'"));
 }
 
 namespace {
@@ -299,14 +307,8 @@ TEST_CASE("max_in_flight: a handler publishing to its own full subscription gets
 
 TEST_CASE("max_in_flight: unsubscribing wakes the publishers waiting for a slot",
           "[transport][inproc]") {
-  std::vector<std::string> undeliverable;
-  std::mutex undeliverable_mutex;
-  herald::inproc_transport t(
-      {.max_deliver = 3,
-       .on_undeliverable = [&](const herald::wire_message& m, std::exception_ptr) {
-         std::lock_guard lock(undeliverable_mutex);
-         undeliverable.push_back(m.data);
-       }});
+  herald_test::failure_recorder failures;
+  herald::inproc_transport t({.max_deliver = 3, .failures = &failures});
   held_handlers held;
   herald::subscribe_options opts;
   opts.max_in_flight = 1;
@@ -325,5 +327,5 @@ TEST_CASE("max_in_flight: unsubscribing wakes the publishers waiting for a slot"
   held.changed.notify_all();
   first.join();
   CHECK(held.handled == 1);
-  CHECK(undeliverable.empty());  // a fan-out subscriber that left is owed nothing
+  CHECK(failures.all().empty());  // a fan-out subscriber that left is owed nothing
 }

@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <fmt/core.h>  // the default error handler's report
-
 #include <atomic>       // routes are read while others publish
 #include <cstddef>      // type indexes
 #include <cstdint>      // handler ids
-#include <cstdio>       // stderr, for the default error handler
 #include <exception>    // std::current_exception
 #include <memory>       // lifetime token, async dispatcher
+#include <string>       // a failure's text
 #include <string_view>  // event type names
 #include <type_traits>  // handler signature checks
 #include <utility>      // std::move
@@ -27,6 +25,7 @@
 #include "herald/error.hpp"
 #include "herald/event.hpp"
 #include "herald/message.hpp"
+#include "herald/runtime/failure.hpp"
 #include "herald/subscription.hpp"
 
 namespace herald {
@@ -283,8 +282,10 @@ class basic_bus {
       options_.on_error(failure);
       return;
     }
-    fmt::print(stderr, "herald: a handler of {} (message {}) threw: {}\n", type, m.id,
-               failure.what());
+    const std::string text = failure.what();
+    detail::report_failure(options_.failures,
+                           {failure_kind::handler_threw, "bus", type,
+                            detail::code_of(failure.error), m.id, 0, text, std::nullopt});
   }
 
   template <class T>

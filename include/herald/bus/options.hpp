@@ -14,6 +14,7 @@
 namespace herald {
 
 class executor;
+class failure_sink;
 
 /// What publish_async does when the bus's queue is full.
 enum class overflow_policy {
@@ -32,10 +33,11 @@ struct handler_failure {
   [[nodiscard]] std::string what() const { return detail::what_of(error); }
 };
 
-/// Called on the publishing (or executor) thread for each handler that throws.
-/// If it throws itself, the publish stops and the exception reaches the
-/// publisher: rethrowing `failure.error` is how to fail fast. On the async
-/// path the next drain() rethrows it instead, and other messages go on.
+/// Called on the publishing (or executor) thread for each handler that throws,
+/// instead of the failure sink: a filter for those who want to fail fast. If
+/// it throws itself, the publish stops and the exception reaches the
+/// publisher: rethrowing `failure.error` is how. On the async path the next
+/// drain() rethrows it instead, and other messages go on.
 using error_handler = std::function<void(const handler_failure&)>;
 
 /// Configuration of a bus, fixed at construction.
@@ -45,7 +47,10 @@ struct bus_options {
   /// Stamps the time of messages this bus gives attributes to. Tests pass a
   /// testing clock: `.clock = manual`.
   clock_ref clock{};
-  /// Receives handler failures; empty: report to stderr and go on.
+  /// Receives handler failures (failure_kind::handler_threw, named by event
+  /// type, with the message id); null: one line on stderr. The bus goes on.
+  failure_sink* failures = nullptr;
+  /// If set, handler failures go here instead of to the sink (see error_handler).
   error_handler on_error;
   /// Runs publish_async deliveries; must outlive the bus. Null: no async.
   executor* async_executor = nullptr;

@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <fmt/core.h>  // the report of a task that throws
-
 #include <condition_variable>  // idle workers sleep
 #include <cstddef>             // thread count
 #include <cstdio>              // stderr for a task that throws
 #include <deque>               // pending tasks
+#include <exception>           // what a task throws
 #include <functional>          // tasks
 #include <mutex>               // guards the task deque
 #include <stop_token>          // graceful stop
+#include <string>              // reports
 #include <thread>              // std::jthread
 #include <vector>              // the workers
 
 #include "herald/bus/executor.hpp"
 #include "herald/error.hpp"
+#include "herald/runtime/failure.hpp"
 
 namespace herald {
 
@@ -23,8 +24,10 @@ namespace herald {
 /// the destructor finishes every task already posted, then joins.
 class thread_pool final : public executor {
  public:
-  /// Starts `threads` worker threads (at least one).
-  explicit thread_pool(std::size_t threads = 1) {
+  /// Starts `threads` worker threads (at least one). A task that throws is
+  /// reported to `failures` (null: one line on stderr) and the pool goes on.
+  explicit thread_pool(std::size_t threads = 1, failure_sink* failures = nullptr)
+      : failures_(failures) {
     if (threads == 0) {
       throw error(errc::invalid_argument, "thread_pool needs at least one thread, got 0");
     }
@@ -83,14 +86,22 @@ class thread_pool final : public executor {
       }
       try {
         task();
-      } catch (const std::exception& e) {
-        fmt::print(stderr, "herald: a thread_pool task threw and was abandoned: {}\n", e.what());
       } catch (...) {
-        fmt::print(stderr, "herald: a thread_pool task threw a non-std exception\n");
+        const auto caught = std::current_exception();
+        const std::string text = "a task threw and was abandoned: " + detail::what_of(caught);
+        detail::report_failure(failures_, {failure_kind::handler_threw,
+                                           "thread_pool",
+                                           "",
+                                           detail::code_of(caught),
+                                           {},
+                                           0,
+                                           text,
+                                           std::nullopt});
       }
     }
   }
 
+  failure_sink* failures_;
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<std::function<void()>> tasks_;

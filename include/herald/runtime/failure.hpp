@@ -63,6 +63,9 @@ struct failure {
   std::uint32_t attempt = 0;    ///< 1 for the first; 0 when not counted
   std::string_view text;        ///< says what happened and what to do
   std::optional<time_point> retry_at{};  ///< when the message comes again (retry_scheduled)
+  /// The message's bytes where the part holds nothing else that names it
+  /// (an inproc message dropped, a topic message that did not decode).
+  std::string_view payload{};
 };
 
 /// Where every part reports what went wrong. Set one per host (it reaches

@@ -1,12 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <fmt/core.h>  // the default dead-letter report
-
 #include <atomic>       // the dead-letter count, read from any thread
 #include <cstdint>      // counts
-#include <cstdio>       // stderr for the default dead-letter report
-#include <functional>   // the dead-letter handler
 #include <memory>       // state shared with subscriptions
 #include <string>       // the topic's name
 #include <string_view>  // reasons
@@ -16,27 +12,22 @@
 #include "herald/codec.hpp"
 #include "herald/detail/handler_traits.hpp"
 #include "herald/detail/typed_frame.hpp"  // handlers' publishes carry causation
+#include "herald/runtime/failure.hpp"
 #include "herald/transport/concepts.hpp"
 #include "herald/transport/inproc.hpp"
 #include "herald/transport/subject.hpp"
 
 namespace herald {
 
-/// A message a topic could not hand to its subscriber, and why.
-struct dead_letter {
-  std::string_view topic;
-  const wire_message& message;  ///< the bytes as received
-  std::string_view reason;      ///< e.g. the decode_error's text, naming the attribute
-};
-
 struct topic_options {
   /// The CloudEvents source of messages published here.
   std::string source = "/herald/topic";
   /// Stamps message times.
   clock_ref clock{};
-  /// Receives messages that do not decode as T; empty: report to stderr.
+  /// Receives messages that do not decode as T (failure_kind::dead_lettered,
+  /// with the decode error's code and text); null: one line on stderr.
   /// Either way they are counted, acknowledged and never redelivered.
-  std::function<void(const dead_letter&)> on_dead_letter;
+  failure_sink* failures = nullptr;
   /// Bounds what subscribers decode, and what publish() accepts (it refuses
   /// with errc::limit_exceeded what its subscribers would refuse).
   decode_limits limits{};
@@ -92,7 +83,7 @@ class topic {
           try {
             decoded = &decode_once(wire, s->options.limits);
           } catch (const decode_error& e) {
-            s->dead_letter(wire, e.what());
+            s->dead_letter(wire, e);
             return;  // acknowledged: a message that cannot decode never will
           }
           const message<T>& m = *decoded;
@@ -141,14 +132,17 @@ class topic {
     topic_options options;
     std::atomic<std::uint64_t> dead_lettered{0};
 
-    void dead_letter(const wire_message& wire, std::string_view reason) {
+    void dead_letter(const wire_message& wire, const decode_error& e) {
       dead_lettered.fetch_add(1, std::memory_order_relaxed);
-      if (options.on_dead_letter) {
-        options.on_dead_letter(herald::dead_letter{name, wire, reason});
-        return;
-      }
-      fmt::print(stderr, "herald: topic '{}' dead-lettered a message it could not decode: {}\n",
-                 name, reason);
+      detail::report_failure(options.failures, {failure_kind::dead_lettered,
+                                                "topic",
+                                                name,
+                                                e.code(),
+                                                {},
+                                                wire.delivery_attempt,
+                                                e.what(),
+                                                std::nullopt,
+                                                wire.data});
     }
   };
 

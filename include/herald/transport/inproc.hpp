@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <fmt/core.h>  // the default report of an undeliverable message
-
 #include <algorithm>           // the slots this thread holds
 #include <atomic>              // member liveness, round-robin cursors, sequence numbers
 #include <condition_variable>  // publishers wait for a free slot
 #include <cstddef>             // slot counts
 #include <cstdint>             // ids
-#include <cstdio>              // stderr for undeliverable messages
 #include <exception>           // failed deliveries
-#include <functional>          // the undeliverable callback
+#include <functional>          // handlers
 #include <memory>              // copy-on-write registry, lifetime token
 #include <mutex>               // guards the registry pointer
 #include <string>              // filters, group names
@@ -19,6 +16,7 @@
 #include <vector>              // members
 
 #include "herald/error.hpp"
+#include "herald/runtime/failure.hpp"
 #include "herald/subscription.hpp"
 #include "herald/transport/concepts.hpp"
 #include "herald/transport/subject.hpp"
@@ -30,12 +28,12 @@ namespace herald {
 /// a named group compete, each message going to one member, spread round-robin.
 /// A handler that throws has not acknowledged: the message goes to the next
 /// member of its group (or again to the same fan-out subscriber) until
-/// `max_deliver` attempts, then to `on_undeliverable`. Any thread may publish
+/// `max_deliver` attempts, then is reported to the failure sink and dropped. Any thread may publish
 /// and subscribe at once. A member that leaves receives no delivery that
 /// starts afterwards (one another thread had already begun may still finish)
 /// and loses nothing, since a message is in flight only while its handler
 /// runs; a message that a leaving fan-out subscriber had failed, or that
-/// finds every member of its group gone, goes to `on_undeliverable`.
+/// finds every member of its group gone, is reported the same way.
 /// Handlers run on the publishing threads, so one handler may run on
 /// several threads at once — at most `subscribe_options::max_in_flight` of
 /// them (0: no bound): a publisher that finds them all taken waits for one to
@@ -48,8 +46,9 @@ class inproc_transport {
 
   struct options {
     std::uint32_t max_deliver = 3;
-    /// Empty: report to stderr.
-    std::function<void(const wire_message&, std::exception_ptr)> on_undeliverable;
+    /// Receives undeliverable messages (failure_kind::handler_threw, with
+    /// the attempts made); null: one line on stderr.
+    failure_sink* failures = nullptr;
   };
 
   inproc_transport() : inproc_transport(options{}) {}
@@ -284,12 +283,17 @@ class inproc_transport {
   }
 
   void undeliverable(const wire_message& message, std::exception_ptr failure) {
-    if (options_.on_undeliverable) {
-      options_.on_undeliverable(message, failure);
-      return;
-    }
-    fmt::print(stderr, "herald: a message on '{}' was not acknowledged after {} attempts: {}\n",
-               message.subject, message.delivery_attempt, detail::what_of(failure));
+    const std::string text = "not acknowledged after " + std::to_string(message.delivery_attempt) +
+                             " attempt(s), and dropped: " + detail::what_of(failure);
+    detail::report_failure(options_.failures, {failure_kind::handler_threw,
+                                               "inproc",
+                                               message.subject,
+                                               detail::code_of(failure),
+                                               {},
+                                               message.delivery_attempt,
+                                               text,
+                                               std::nullopt,
+                                               message.data});
   }
 
   options options_;
