@@ -23,7 +23,11 @@ class ratio_reporter : public benchmark::ConsoleReporter {
   explicit ratio_reporter(std::vector<target> targets)
       : ConsoleReporter(OO_None), targets_(std::move(targets)) {}
 
-  void ReportRuns(const std::vector<Run>& runs) override {
+  void ReportRuns(const std::vector<Run>& given) override {
+    // The names the issues give: without "/real_time", which multi-threaded
+    // benchmarks measure in.
+    std::vector<Run> runs = given;
+    for (auto& run : runs) run.run_name.time_type.clear();
     ConsoleReporter::ReportRuns(runs);
     for (const auto& run : runs) {
       if (run.error_occurred) continue;

@@ -133,9 +133,11 @@ TEMPLATE_TEST_CASE("worker: stop(deadline) returns in time past a handler that i
         jobs,
         [&](const job&) {
           started.bump();
-          std::unique_lock lock(gate_mutex);
-          gate.wait(lock, [&] { return release; });  // deaf to the stop token
-          finished = true;
+          {
+            std::unique_lock lock(gate_mutex);
+            gate.wait(lock, [&] { return release; });  // deaf to the stop token
+          }
+          finished = true;  // the last thing it touches of this test
         },
         options);
     w.start();

@@ -69,6 +69,7 @@ class worker {
       throw error(errc::invalid_argument, "worker: visibility_timeout must be positive");
     }
     if (options_.concurrency == 0) options_.concurrency = 1;
+    if (!options_.prefetch) options_.prefetch = options_.concurrency;
     if (options_.heartbeat <= duration::zero()) {
       options_.heartbeat = options_.visibility_timeout / 3;
     }

@@ -20,6 +20,11 @@ struct worker_options {
   /// Handlers of this worker running at once; the worker leases up to its
   /// free slots in one batch.
   std::size_t concurrency = 1;
+  /// Messages leased beyond the running handlers, so that a handler that
+  /// finishes takes the next at once and leases come in bigger batches;
+  /// unset: as many as `concurrency`. They are leased (and heartbeaten)
+  /// while they wait; 0 for strict fairness between many workers.
+  std::optional<std::size_t> prefetch;
   duration visibility_timeout = std::chrono::seconds(30);
   duration heartbeat{};  ///< how often leases in flight are extended; 0: a third of the timeout
   retry_policy retry;

@@ -5,6 +5,7 @@
 #include <chrono>      // steady deadlines
 #include <cstddef>     // counts
 #include <exception>   // what an executor's post throws
+#include <memory>      // drain tasks hold the core
 #include <mutex>       // the core's lock
 #include <stop_token>  // the loop's stop
 #include <string>      // reports
@@ -18,35 +19,64 @@
 
 namespace herald::detail {
 
-// Hands leased messages to the executor, or to the worker's own threads.
+// Runs handlers from the core's buffer until it is empty: a task on the
+// executor. At most `concurrency` of them run, so that is the bound.
+template <class T, class Store>
+void drain(const std::shared_ptr<worker_core<T, Store>>& c) {
+  for (;;) {
+    leased_message m;
+    {
+      std::lock_guard lock(c->mutex);
+      if (c->tasks.empty()) {
+        --c->drains;
+        return;
+      }
+      m = std::move(c->tasks.front());
+      c->tasks.pop_front();
+    }
+    c->run(std::move(m));
+  }
+}
+
+// Buffers leased messages for the handlers: the worker's own threads take
+// them, or up to `concurrency` drain tasks on the executor.
 template <class T, class Store>
 void dispatch(worker_core<T, Store>& c, std::vector<leased_message>& leased) {
   if (leased.empty()) return;
+  std::size_t posts = 0;
   {
     std::lock_guard lock(c.mutex);
-    for (const auto& m : leased)
+    for (auto& m : leased) {
       c.in_flight.emplace(m.seq, typename worker_core<T, Store>::slot{m.lease, m.id, false});
-    c.metrics.in_flight.set(static_cast<double>(c.in_flight.size()));
-  }
-  auto* e = c.options.handler_executor;
-  for (auto& m : leased) {
-    if (!e) {
-      std::lock_guard lock(c.mutex);
       c.tasks.push_back(std::move(m));
-      c.task_ready.notify_one();
-      continue;
     }
-    const std::int64_t seq = m.seq;
+    c.metrics.in_flight.set(static_cast<double>(c.in_flight.size()));
+    if (c.options.handler_executor) {
+      while (c.drains < c.options.concurrency && posts < c.tasks.size()) {
+        ++c.drains;
+        ++posts;
+      }
+    }
+  }
+  if (!c.options.handler_executor) {
+    c.task_ready.notify_all();
+    return;
+  }
+  for (std::size_t i = 0; i < posts; ++i) {
     try {
-      e->post(
-          [self = c.shared_from_this(), m = std::move(m)]() mutable { self->run(std::move(m)); });
+      c.options.handler_executor->post([self = c.shared_from_this()] { drain(self); });
     } catch (...) {
-      // Not run: its lease expires and it comes again.
+      // Not run: the buffered messages' leases expire and they come again.
       c.report(failure_kind::store_failed, errc::stopped, nullptr,
                "the handler executor refused work (" + what_of(std::current_exception()) +
-                   "); the leased message will be redelivered when its lease expires");
+                   "); leased messages will be redelivered when their leases expire");
       std::lock_guard lock(c.mutex);
-      c.forget_locked(seq);
+      --c.drains;
+      if (c.drains == 0) {
+        for (const auto& m : c.tasks) c.in_flight.erase(m.seq);
+        c.tasks.clear();
+        c.changed.notify_all();
+      }
     }
   }
 }
@@ -85,6 +115,7 @@ void heartbeat(worker_core<T, Store>& c, time_point now) {
 template <class T, class Store>
 void leasing_loop(worker_core<T, Store>& c, std::stop_token stop) {
   using clock = std::chrono::steady_clock;
+  constexpr auto settle_tick = std::chrono::milliseconds(1);
   const auto& o = c.options;
   auto next_beat = clock::now() + o.heartbeat;
   auto next_poll = clock::now();
@@ -95,8 +126,12 @@ void leasing_loop(worker_core<T, Store>& c, std::stop_token stop) {
     bool stopping = false;
     {
       std::unique_lock lock(c.mutex);
-      auto room = [&] { return c.in_flight.size() < o.concurrency + c.settled.size(); };
-      c.loop_wake.wait_until(lock, std::min(next_beat, next_poll), [&] {
+      const std::size_t capacity = o.concurrency + o.prefetch.value_or(0);
+      auto room = [&] { return c.in_flight.size() < capacity + c.settled.size(); };
+      // While handlers run, a tick flushes settlements that did not wake the loop.
+      auto until = std::min(next_beat, next_poll);
+      if (!c.in_flight.empty()) until = std::min(until, clock::now() + settle_tick);
+      c.loop_wake.wait_until(lock, until, [&] {
         return stop.stop_requested() || !c.settled.empty() || (c.wake && room()) ||
                (clock::now() >= next_poll && room()) || clock::now() >= next_beat;
       });
@@ -106,8 +141,8 @@ void leasing_loop(worker_core<T, Store>& c, std::stop_token stop) {
       c.settled.clear();
       const std::size_t busy = c.in_flight.size() - batch.size();
       const bool due = c.wake || clock::now() >= next_poll;
-      if (!stopping && due && busy < o.concurrency) {
-        free = o.concurrency - busy;
+      if (!stopping && due && busy < capacity) {
+        free = capacity - busy;
         c.wake = false;
       }
       if (stopping && batch.empty() && c.in_flight.empty()) break;
