@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <herald/queue/queue.hpp>
 #include <herald/queue/worker.hpp>
+#include <herald/runtime/metrics.hpp>
 #include <herald/sqlite/sqlite_store.hpp>
 #include <herald/store/memory_store.hpp>
 #include <mutex>
@@ -100,7 +101,8 @@ void queue_roundtrip_memory(benchmark::State& state) {
 // sent beforehand (not timed): the time until all are acked (stop() flushes
 // the last settlements).
 template <class Store>
-void worker_throughput(benchmark::State& state, Store& store, std::size_t concurrency) {
+void worker_throughput(benchmark::State& state, Store& store, std::size_t concurrency,
+                       herald::metrics_registry* metrics = nullptr) {
   constexpr int messages = 20'000;
   herald::queue<resized, Store> q(store, "images");
   std::vector<resized> chunk(1000);
@@ -113,6 +115,7 @@ void worker_throughput(benchmark::State& state, Store& store, std::size_t concur
     handled = 0;
     herald::worker_options options;
     options.concurrency = concurrency;
+    options.metrics = metrics;
     herald::worker w(
         q,
         [&](const resized&) {
@@ -143,6 +146,13 @@ void worker_throughput_sqlite(benchmark::State& state) {
 void worker_throughput_memory(benchmark::State& state) {
   herald::memory_store store;
   worker_throughput(state, store, static_cast<std::size_t>(state.range(0)));
+}
+
+// The same with every worker metric counted: the cost of metrics on the worker path.
+void worker_throughput_memory_metrics(benchmark::State& state) {
+  herald::memory_store store;
+  herald::metrics_registry metrics;
+  worker_throughput(state, store, static_cast<std::size_t>(state.range(0)), &metrics);
 }
 
 // --- raw SQLite: the same statements by hand --------------------------------
@@ -314,6 +324,11 @@ const bool registered = [] {
       ->Arg(4)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_worker_throughput_metrics/memory",
+                               worker_throughput_memory_metrics)
+      ->Arg(4)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
   return true;
 }();
 
@@ -329,5 +344,7 @@ int main(int argc, char** argv) {
        {"BM_queue_send_batch/sqlite/100", "BM_baseline_sqlite_send_batch/100", at_least_70_percent},
        {"BM_queue_roundtrip/sqlite", "BM_baseline_sqlite_roundtrip", at_least_70_percent},
        // Handling a message costs less than one raw commit: leases and acks are batched.
-       {"BM_worker_throughput/sqlite/4", "BM_baseline_sqlite_commit", 1.0}});
+       {"BM_worker_throughput/sqlite/4", "BM_baseline_sqlite_commit", 1.0},
+       // Metrics on cost at most 5% of the worker path.
+       {"BM_worker_throughput_metrics/memory/4", "BM_worker_throughput/memory/4", 1.05}});
 }
