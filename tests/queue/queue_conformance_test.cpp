@@ -49,12 +49,6 @@ struct bench {
 
 }  // namespace
 
-#if HERALD_TEST_SQLITE
-#define QUEUE_STORES herald_test::memory_fixture, herald_test::sqlite_fixture
-#else
-#define QUEUE_STORES herald_test::memory_fixture
-#endif
-
 TEMPLATE_TEST_CASE("queue: what is acked never comes again", "[queue][conformance]", QUEUE_STORES) {
   bench<TestType> b;
   for (int i = 0; i < 5; ++i) b.jobs.send(job{i, ""});

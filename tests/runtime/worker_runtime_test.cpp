@@ -20,12 +20,6 @@
 using namespace std::chrono_literals;
 using herald_test::job;
 
-#if HERALD_TEST_SQLITE
-#define QUEUE_STORES herald_test::memory_fixture, herald_test::sqlite_fixture
-#else
-#define QUEUE_STORES herald_test::memory_fixture
-#endif
-
 namespace {
 
 // Waits on a condition with a generous deadline: never a bare sleep.

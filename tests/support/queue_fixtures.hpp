@@ -66,3 +66,10 @@ struct sqlite_fixture {
 #endif
 
 }  // namespace herald_test
+
+// Every store the conformance tests run over, for TEMPLATE_TEST_CASE.
+#if HERALD_TEST_SQLITE
+#define QUEUE_STORES herald_test::memory_fixture, herald_test::sqlite_fixture
+#else
+#define QUEUE_STORES herald_test::memory_fixture
+#endif
