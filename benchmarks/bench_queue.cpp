@@ -97,6 +97,31 @@ void queue_roundtrip_memory(benchmark::State& state) {
   roundtrip(state, store);
 }
 
+// Lease + ack of messages sent beforehand (in untimed batches of 1000), one
+// per run_once at concurrency 1: what plainjob's fastest loop does
+// (benchmarks/peers/run-plainjob).
+void queue_lease_ack_sqlite(benchmark::State& state) {
+  scratch_file file("lease-ack");
+  herald::sqlite_store store(file.path());
+  herald::queue<resized, herald::sqlite_store> q(store, "images");
+  std::vector<resized> chunk(1000);
+  int handled = 0;
+  herald::worker w(q, [&](const resized&) { ++handled; });
+  int left = 0;
+  for (auto _ : state) {
+    if (left == 0) {
+      state.PauseTiming();
+      q.send_batch(chunk);
+      left = 1000;
+      state.ResumeTiming();
+    }
+    if (w.run_once(std::chrono::system_clock::now()) != 1) state.SkipWithError("nothing leased");
+    --left;
+  }
+  if (handled != state.iterations()) state.SkipWithError("a message was not handled");
+  state.SetItemsProcessed(state.iterations());
+}
+
 // A started worker with `concurrency`, a no-op handler, and 20,000 messages
 // sent beforehand (not timed): the time until all are acked (stop() flushes
 // the last settlements).
@@ -314,6 +339,7 @@ const bool registered = [] {
   benchmark::RegisterBenchmark("BM_queue_send_batch/sqlite", queue_send_batch)->Arg(100);
   benchmark::RegisterBenchmark("BM_queue_roundtrip/sqlite", queue_roundtrip_sqlite);
   benchmark::RegisterBenchmark("BM_queue_roundtrip/memory", queue_roundtrip_memory);
+  benchmark::RegisterBenchmark("BM_queue_lease_ack/sqlite", queue_lease_ack_sqlite);
   for (int c : {1, 4}) {
     benchmark::RegisterBenchmark("BM_worker_throughput/sqlite", worker_throughput_sqlite)
         ->Arg(c)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support/failure_recorder.hpp"
 
 using namespace std::chrono_literals;
 
@@ -63,7 +64,7 @@ herald::bus_options async_options(herald::thread_pool& pool, std::size_t capacit
 // message 0 until held.open(): what is published next stays queued.
 struct parked_bus {
   explicit parked_bus(herald::overflow_policy policy)
-      : bus(async_options(pool, 4, policy)),
+      : bus(with_sink(async_options(pool, 4, policy))),
         subscription(bus.subscribe<tick>([this](const tick& t) {
           if (t.n == 0) held.wait();
           seen.push_back(t.n);
@@ -78,6 +79,12 @@ struct parked_bus {
     bus.drain();
   }
 
+  herald::bus_options with_sink(herald::bus_options o) {
+    o.failures = &failures;
+    return o;
+  }
+
+  herald_test::failure_recorder failures;
   herald::thread_pool pool{1};
   herald::bus bus;
   gate held;
@@ -126,6 +133,10 @@ TEST_CASE("overflow_policy::drop_oldest discards the oldest and counts it", "[bu
   p.bus.drain();
   CHECK(p.seen == std::vector<int>{0, 7, 8, 9, 10});
   CHECK(p.bus.dropped() == 6);
+  auto dropped = p.failures.of(herald::failure_kind::overflow_dropped);
+  REQUIRE(dropped.size() == 6);  // each one reported, not only counted
+  CHECK(dropped[0].code == herald::errc::overflow);
+  CHECK(dropped[0].part == "bus");
 }
 
 TEST_CASE("overflow_policy::block makes the publisher wait for room, losing nothing",

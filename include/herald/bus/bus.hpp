@@ -56,7 +56,7 @@ class basic_bus {
     if (options_.async_executor) {
       async_ = std::make_unique<detail::async_dispatcher>(
           *options_.async_executor, options_.queue_capacity, options_.overflow,
-          options_.max_concurrency);
+          options_.max_concurrency, options_.failures);
     }
   }
 

@@ -79,7 +79,10 @@ class thread_pool final : public executor {
       std::function<void()> task;
       {
         std::unique_lock lock(mutex_);
-        ready_.wait(lock, [&] { return !tasks_.empty() || stop.stop_requested(); });
+        // stopping_, set under the lock, and not only the stop token, which
+        // stop() requests without it: a request that fell between this check
+        // and the wait would be a lost wake-up, and stop() would join forever.
+        ready_.wait(lock, [&] { return !tasks_.empty() || stopping_ || stop.stop_requested(); });
         if (tasks_.empty()) return;  // stop requested and nothing left: drained
         task = std::move(tasks_.front());
         tasks_.pop_front();

@@ -4,7 +4,6 @@
 #include <atomic>     // counters shared by producers and drainers
 #include <cstddef>    // sizes
 #include <cstdint>    // counters
-#include <cstdio>     // stderr, for a failure nobody received
 #include <exception>  // a failure that escaped a delivery, kept for drain()
 #include <mutex>      // guards that failure
 #include <string>     // error text
@@ -16,6 +15,7 @@
 #include "herald/detail/bounded_ring.hpp"
 #include "herald/detail/small_task.hpp"
 #include "herald/error.hpp"
+#include "herald/runtime/failure.hpp"
 
 namespace herald::detail {
 
@@ -26,8 +26,9 @@ namespace herald::detail {
 class async_dispatcher {
  public:
   async_dispatcher(executor& runner, std::size_t capacity, overflow_policy policy,
-                   std::size_t max_concurrency)
-      : runner_(runner),
+                   std::size_t max_concurrency, failure_sink* failures = nullptr)
+      : failures_(failures),
+        runner_(runner),
         ring_(capacity == 0 ? 1 : capacity),
         policy_(policy),
         max_drainers_(max_concurrency == 0 ? 1 : max_concurrency) {
@@ -43,10 +44,15 @@ class async_dispatcher {
     wait_until_delivered();
     if (failed_.load(std::memory_order_acquire)) {
       // Nobody called drain() to receive it, and a destructor cannot throw it.
-      std::fputs(
-          "herald: an error handler threw from an async delivery and no drain() "
-          "received the exception before the bus was destroyed\n",
-          stderr);
+      report_failure(failures_, {failure_kind::handler_threw,
+                                 "bus",
+                                 "",
+                                 errc::handler_failed,
+                                 {},
+                                 0,
+                                 "an error handler threw from an async delivery and no drain() "
+                                 "received the exception before the bus was destroyed",
+                                 std::nullopt});
     }
     // A drain task may still be deciding to leave; it touches nothing of
     // ours after it counts itself out.
@@ -76,6 +82,16 @@ class async_dispatcher {
             dropped_.fetch_add(1, std::memory_order_relaxed);
             finish_one();
             signal_space();
+            report_failure(failures_,
+                           {failure_kind::overflow_dropped,
+                            "bus",
+                            "",
+                            errc::overflow,
+                            {},
+                            0,
+                            "publish_async: the bus queue was full; the oldest queued message "
+                            "was dropped (overflow_policy::drop_oldest)",
+                            std::nullopt});
           }
           break;
         }
@@ -250,6 +266,7 @@ class async_dispatcher {
 
   static inline constinit thread_local const async_dispatcher* current_dispatcher = nullptr;
 
+  failure_sink* failures_;
   executor& runner_;
   bounded_ring<small_task> ring_;
   const overflow_policy policy_;
