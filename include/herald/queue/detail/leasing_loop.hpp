@@ -89,11 +89,11 @@ void heartbeat(worker_core<T, Store>& c, time_point now) {
     std::lock_guard lock(c.mutex);
     for (const auto& [seq, s] : c.in_flight) {
       if (s.handled) continue;
-      leased_message stub;
-      stub.seq = seq;
-      stub.lease = s.lease;
-      stub.id = s.id;
-      running.push_back(std::move(stub));
+      leased_message lease_only;  // seq, lease and id: no body
+      lease_only.seq = seq;
+      lease_only.lease = s.lease;
+      lease_only.id = s.id;
+      running.push_back(std::move(lease_only));
     }
   }
   const time_point until = saturating_add(now, c.options.visibility_timeout);
