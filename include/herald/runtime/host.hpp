@@ -123,20 +123,14 @@ class host {
   }
 
   /// True while started and no part is stopped or failing.
-  [[nodiscard]] bool healthy() const {
-    auto all = health();
-    bool ok = !all.empty();
-    for (const auto& h : all) ok = ok && h.state == part_state::running;
-    return ok;
-  }
+  [[nodiscard]] bool healthy() const { return all_running(health()); }
 
   /// {"healthy": bool, "parts": [{"name", "state", "reason", "last_error"}]},
   /// e.g. for a /health endpoint.
   [[nodiscard]] std::string health_json() const {
     nlohmann::json parts = nlohmann::json::array();
-    bool ok = true;
-    for (const auto& h : health()) {
-      ok = ok && h.state == part_state::running;
+    const auto all = health();
+    for (const auto& h : all) {
       parts.push_back({{"name", h.name},
                        {"state", h.state == part_state::running   ? "running"
                                  : h.state == part_state::failing ? "failing"
@@ -144,7 +138,7 @@ class host {
                        {"reason", h.reason},
                        {"last_error", h.last_error}});
     }
-    return nlohmann::json{{"healthy", ok && !parts.empty()}, {"parts", parts}}.dump();
+    return nlohmann::json{{"healthy", all_running(all)}, {"parts", parts}}.dump();
   }
 
   /// Opt-in: from now on SIGINT and SIGTERM make wait() return. Restores the
@@ -166,6 +160,12 @@ class host {
   void request_stop() noexcept { stop_requested_.post(); }
 
  private:
+  static bool all_running(const std::vector<part_health>& all) {
+    bool ok = !all.empty();
+    for (const auto& h : all) ok = ok && h.state == part_state::running;
+    return ok;
+  }
+
   struct concept_t {
     virtual ~concept_t() = default;
     virtual void start() = 0;

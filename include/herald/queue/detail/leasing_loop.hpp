@@ -153,10 +153,8 @@ void leasing_loop(worker_core<T, Store>& c, std::stop_token stop) {
       leased = c.settle_and_lease(batch, free, now);
       {
         std::lock_guard lock(c.mutex);
-        for (const auto& s : batch) c.in_flight.erase(s.message.seq);
-        c.metrics.in_flight.set(static_cast<double>(c.in_flight.size()));
+        for (const auto& s : batch) c.forget_locked(s.message.seq);
         c.last_error.clear();
-        c.changed.notify_all();
       }
       batch.clear();
       backoff = o.poll_interval;
