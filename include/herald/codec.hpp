@@ -143,40 +143,38 @@ inline bool take_string(nlohmann::json& v, std::string_view name, std::string& o
   return true;
 }
 
-}  // namespace detail
-
-inline std::string encode_envelope(const envelope& e, const decode_limits& limits) {
-  using detail::append_member;
-  using detail::throw_invalid;
-  if (e.specversion != "1.0") throw_invalid("specversion", "must be \"1.0\"");
-  if (e.data && e.data_base64) {
-    throw_invalid("data", "and data_base64 are both set; a CloudEvent carries at most one");
-  }
-
+// Writes `a` as CloudEvents JSON, `type` standing in for an empty a.type, and
+// then the data member that `write_data(out)` appends (or nothing): the one
+// writer behind encode_envelope and encode<T>, which needs no envelope copy.
+template <class WriteData>
+std::string write_envelope(const attributes& a, std::string_view type, const decode_limits& limits,
+                           WriteData&& write_data) {
+  if (a.specversion != "1.0") throw_invalid("specversion", "must be \"1.0\"");
   std::string out;
   out.reserve(256);
   out += "{\"specversion\":\"1.0\"";
-  for (const auto& a : detail::string_attributes) {
-    const std::string& value = e.*a.member;
+  for (const auto& attribute : string_attributes) {
+    std::string_view value = a.*attribute.member;
+    if (value.empty() && attribute.member == &attributes::type) value = type;
     if (value.empty()) {
-      if (a.required) throw_invalid(a.name, "is required and must be non-empty");
+      if (attribute.required) throw_invalid(attribute.name, "is required and must be non-empty");
       continue;
     }
-    append_member(out, a.name, value);
-    if (auto violation = detail::attribute_violation(a, value); !violation.empty()) {
-      throw_invalid(a.name, violation);
+    append_member(out, attribute.name, value);
+    if (auto violation = attribute_violation(attribute, value); !violation.empty()) {
+      throw_invalid(attribute.name, violation);
     }
   }
-  if (e.time) {
-    if (!detail::in_rfc3339_range(*e.time)) {
+  if (a.time) {
+    if (!in_rfc3339_range(*a.time)) {
       throw_invalid("time", "is outside the years 1678-2261 (UTC) that herald encodes and decodes");
     }
     out += ",\"time\":\"";
-    detail::append_rfc3339(out, *e.time);
+    append_rfc3339(out, *a.time);
     out += '"';
   }
-  for (const auto& [name, value] : e.extensions) {
-    if (!detail::is_valid_attribute_name(name) || detail::is_known_attribute_name(name)) {
+  for (const auto& [name, value] : a.extensions) {
+    if (!is_valid_attribute_name(name) || is_known_attribute_name(name)) {
       throw_invalid(name,
                     "is not a valid extension name: use lowercase letters a-z and digits 0-9");
     }
@@ -187,39 +185,51 @@ inline std::string encode_envelope(const envelope& e, const decode_limits& limit
       out += name;
       out += "\":";
       if (const auto* number = std::get_if<std::int64_t>(&value)) {
-        if (!detail::is_cloudevents_integer(*number)) {
-          throw_invalid(name, detail::integer_rule(*number));
-        }
+        if (!is_cloudevents_integer(*number)) throw_invalid(name, integer_rule(*number));
         out += std::to_string(*number);
       } else {
         out += std::get<bool>(value) ? "true" : "false";
       }
     }
   }
-  if (e.data) {
-    detail::check_data(*e.data, limits.max_depth);
-    out += ",\"data\":";
-    try {
-      // The serializer writes straight into `out`; dump() would build a copy first.
-      nlohmann::detail::serializer<nlohmann::json> writer(
-          nlohmann::detail::output_adapter<char>(out), ' ',
-          nlohmann::json::error_handler_t::strict);
-      writer.dump(*e.data, false, false, 0);
-    } catch (const nlohmann::json::exception& ex) {
-      throw_invalid("data", std::string("cannot be written as JSON: ") + ex.what());
-    }
-  } else if (e.data_base64) {
-    out += ",\"data_base64\":\"";
-    detail::append_base64(out, *e.data_base64);
-    out += '"';
-  }
+  write_data(out);
   out += '}';
   if (out.size() > limits.max_bytes) {
-    detail::throw_too_big("is " + std::to_string(out.size()) +
-                          " bytes, over decode_limits::max_bytes (" +
-                          std::to_string(limits.max_bytes) + ")");
+    throw_too_big("is " + std::to_string(out.size()) + " bytes, over decode_limits::max_bytes (" +
+                  std::to_string(limits.max_bytes) + ")");
   }
   return out;
+}
+
+// Appends `,"data":` and the JSON of `data`.
+inline void append_data(std::string& out, const nlohmann::json& data, std::size_t max_depth) {
+  check_data(data, max_depth);
+  out += ",\"data\":";
+  try {
+    // The serializer writes straight into `out`; dump() would build a copy first.
+    nlohmann::detail::serializer<nlohmann::json> writer(
+        nlohmann::detail::output_adapter<char>(out), ' ', nlohmann::json::error_handler_t::strict);
+    writer.dump(data, false, false, 0);
+  } catch (const nlohmann::json::exception& ex) {
+    throw_invalid("data", std::string("cannot be written as JSON: ") + ex.what());
+  }
+}
+
+}  // namespace detail
+
+inline std::string encode_envelope(const envelope& e, const decode_limits& limits) {
+  if (e.data && e.data_base64) {
+    detail::throw_invalid("data", "and data_base64 are both set; a CloudEvent carries at most one");
+  }
+  return detail::write_envelope(e, {}, limits, [&](std::string& out) {
+    if (e.data) {
+      detail::append_data(out, *e.data, limits.max_depth);
+    } else if (e.data_base64) {
+      out += ",\"data_base64\":\"";
+      detail::append_base64(out, *e.data_base64);
+      out += '"';
+    }
+  });
 }
 
 inline envelope decode_envelope(std::string_view json, const decode_limits& limits) {
@@ -383,10 +393,14 @@ template <serializable_event T>
   return m;
 }
 
-/// encode_envelope(to_envelope(m), limits).
+/// What encode_envelope(to_envelope(m), limits) gives, written straight from
+/// the message: no envelope copy of its attributes.
 template <serializable_event T>
 [[nodiscard]] std::string encode(const message<T>& m, const decode_limits& limits = {}) {
-  return encode_envelope(to_envelope(m), limits);
+  const nlohmann::json data(m.data);
+  return detail::write_envelope(m, event_type_v<T>, limits, [&](std::string& out) {
+    detail::append_data(out, data, limits.max_depth);
+  });
 }
 
 /// from_envelope<T>(decode_envelope(json, limits)).
