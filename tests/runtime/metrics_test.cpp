@@ -8,9 +8,12 @@
 #include <herald/queue/worker.hpp>
 #include <herald/runtime/metrics.hpp>
 #include <herald/testing/manual_clock.hpp>
+#include <herald/topic/topic.hpp>
 #include <string>
 
 #include "catch.hpp"
+#include "support/failure_recorder.hpp"
+#include "support/home_events.hpp"
 #include "support/queue_fixtures.hpp"
 
 using namespace std::chrono_literals;
@@ -49,7 +52,8 @@ TEMPLATE_TEST_CASE("metrics: a scripted scenario, lag ignoring delayed messages"
   TestType fixture;
   herald::manual_clock clock;
   herald::metrics_registry metrics;
-  herald::queue<job, decltype(fixture.store)> jobs(fixture.store, "jobs", {.clock = clock});
+  herald::queue<job, decltype(fixture.store)> jobs(fixture.store, "jobs",
+                                                   {.clock = clock, .metrics = &metrics});
   herald::worker_options options;
   options.metrics = &metrics;
   options.concurrency = 10;
@@ -66,6 +70,13 @@ TEMPLATE_TEST_CASE("metrics: a scripted scenario, lag ignoring delayed messages"
   herald::send_options later;
   later.delay = 1min;
   jobs.send(job{3, ""}, later);
+  herald::send_options once;
+  once.deduplication_id = "job-4";
+  once.delay = 1h;
+  jobs.send(job{4, ""}, once);
+  jobs.send(job{4, ""}, once);
+  CHECK(has_line(metrics.prometheus(), "herald_queue_sent_total{queue=\"jobs\"} 4"));
+  CHECK(has_line(metrics.prometheus(), "herald_queue_deduplicated_total{queue=\"jobs\"} 1"));
   clock.advance(5s);
   CHECK(has_line(metrics.prometheus(), "herald_queue_lag_seconds{queue=\"jobs\"} 5"));
   CHECK(has_line(metrics.prometheus(), "herald_queue_depth{queue=\"jobs\"} 2"));
@@ -77,16 +88,55 @@ TEMPLATE_TEST_CASE("metrics: a scripted scenario, lag ignoring delayed messages"
   CHECK(has_line(text, "herald_queue_retried_total{queue=\"jobs\"} 1"));
   CHECK(has_line(text, "herald_queue_dead_lettered_total{queue=\"jobs\"} 0"));
   CHECK(has_line(text, "herald_queue_depth{queue=\"jobs\"} 0"));
-  CHECK(has_line(text, "herald_queue_delayed{queue=\"jobs\"} 2"));
+  CHECK(has_line(text, "herald_queue_delayed{queue=\"jobs\"} 3"));
   CHECK(has_line(text, "herald_queue_lag_seconds{queue=\"jobs\"} 0"));  // nothing ready
   CHECK(has_line(text, "herald_queue_handler_duration_seconds_count{queue=\"jobs\"} 2"));
   clock.advance(10s);  // job 2 ready since t+6s; job 3 still delayed
   text = metrics.prometheus();
   CHECK(has_line(text, "herald_queue_depth{queue=\"jobs\"} 1"));
-  CHECK(has_line(text, "herald_queue_delayed{queue=\"jobs\"} 1"));
+  CHECK(has_line(text, "herald_queue_delayed{queue=\"jobs\"} 2"));
   CHECK(has_line(text, "herald_queue_lag_seconds{queue=\"jobs\"} 9"));
   CHECK(promtool_check(text).empty());
   INFO(promtool_check(text));
+}
+
+TEST_CASE("metrics: a topic counts per topic and per subscriber", "[runtime][metrics][topic]") {
+  herald::metrics_registry metrics;
+  herald_test::failure_recorder failures;
+  herald::inproc_transport transport({.max_deliver = 3, .failures = &failures});
+  herald::topic_options options;
+  options.metrics = &metrics;
+  options.failures = &failures;
+  herald::topic<home::temperature> readings(transport, "home.readings", options);
+  int calls = 0;
+  herald::subscribe_options billing;
+  billing.group = "billing";
+  auto flaky = readings.subscribe(
+      [&](const home::temperature& t) {
+        if (t.room == "attic" && ++calls == 1) throw std::runtime_error("first try fails");
+      },
+      billing);
+  auto quiet = readings.subscribe([](const home::temperature&) {});
+  readings.publish(home::temperature{"attic", 12});
+  readings.publish(home::temperature{"hall", 19});
+  herald::wire_message junk;
+  junk.data = "not json";
+  transport.publish("home.readings", junk);
+
+  const std::string text = metrics.prometheus();
+  const std::string b = "{topic=\"home.readings\",subscriber=\"billing\"} ";
+  const std::string a = "{topic=\"home.readings\",subscriber=\"anonymous\"} ";
+  CHECK(has_line(text, "herald_topic_published_total{topic=\"home.readings\"} 2"));
+  CHECK(has_line(text, "herald_topic_delivered_total" + b + "4"));  // attic twice, hall, junk
+  CHECK(has_line(text, "herald_topic_handled_total" + b + "2"));
+  CHECK(has_line(text, "herald_topic_failed_total" + b + "1"));
+  CHECK(has_line(text, "herald_topic_dead_lettered_total" + b + "1"));
+  CHECK(has_line(text, "herald_topic_handler_duration_seconds_count" + b + "3"));
+  CHECK(has_line(text, "herald_topic_delivered_total" + a + "3"));
+  CHECK(has_line(text, "herald_topic_handled_total" + a + "2"));
+  CHECK(has_line(text, "herald_topic_failed_total" + a + "0"));
+  INFO(promtool_check(text));
+  CHECK(promtool_check(text).empty());
 }
 
 TEST_CASE("metrics: names, label escaping, histograms and the text format", "[runtime][metrics]") {

@@ -20,6 +20,7 @@
 #include "herald/error.hpp"
 #include "herald/event.hpp"
 #include "herald/message.hpp"
+#include "herald/runtime/metrics.hpp"
 #include "herald/store/queue_store.hpp"
 
 namespace herald {
@@ -49,6 +50,10 @@ struct queue_options {
   /// queue's workers, which decode with these same limits, would refuse.
   /// Processes sharing a store should agree on them.
   decode_limits limits{};
+  /// Counts sent and deduplicated messages, labelled by queue (the worker
+  /// counts the rest). A send inside a transaction that later rolls back is
+  /// counted too. Null: nothing is counted.
+  metrics_registry* metrics = nullptr;
 };
 
 /// A dead-lettered message of a queue of T: the raw body and the reason,
@@ -107,6 +112,12 @@ class queue {
   queue(Store& store, std::string name, queue_options options = {})
       : store_(&store), name_(std::move(name)), options_(std::move(options)) {
     if (name_.empty()) throw error(errc::invalid_argument, "a queue needs a name");
+    if (auto* r = options_.metrics) {
+      metric_labels l{{"queue", name_}};
+      sent_ = r->counter("herald_queue_sent_total", "Messages the store accepted.", l);
+      deduplicated_ = r->counter("herald_queue_deduplicated_total",
+                                 "Sends stored nothing: their deduplication id was seen.", l);
+    }
   }
 
   /// Stores the event durably (its own transaction) and returns.
@@ -125,6 +136,7 @@ class queue {
     queue_message_draft draft = make_draft(event, options, at);
     auto results =
         store_->enqueue(tx, name_, std::span(&draft, 1), at, options_.deduplication_window);
+    (results.front().duplicate ? deduplicated_ : sent_).add();
     return {std::move(results.front().id), results.front().duplicate};
   }
 
@@ -152,6 +164,7 @@ class queue {
     auto tx = store_->begin();
     auto stored = store_->enqueue(tx, name_, drafts, at, options_.deduplication_window);
     tx.commit();
+    sent_.add(static_cast<double>(stored.size()));  // no deduplication ids: none is a duplicate
     std::vector<send_result> results;
     results.reserve(stored.size());
     for (auto& r : stored) results.push_back({std::move(r.id), r.duplicate});
@@ -201,6 +214,7 @@ class queue {
   Store* store_;
   std::string name_;
   queue_options options_;
+  metric_ref sent_, deduplicated_;
 };
 
 }  // namespace herald

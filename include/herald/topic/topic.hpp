@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>       // the dead-letter count, read from any thread
+#include <chrono>       // handler durations
 #include <cstdint>      // counts
 #include <memory>       // state shared with subscriptions
 #include <string>       // the topic's name
@@ -13,6 +14,7 @@
 #include "herald/detail/handler_traits.hpp"
 #include "herald/detail/typed_frame.hpp"  // handlers' publishes carry causation
 #include "herald/runtime/failure.hpp"
+#include "herald/runtime/metrics.hpp"
 #include "herald/transport/concepts.hpp"
 #include "herald/transport/inproc.hpp"
 #include "herald/transport/subject.hpp"
@@ -28,6 +30,10 @@ struct topic_options {
   /// with the decode error's code and text); null: one line on stderr.
   /// Either way they are counted, acknowledged and never redelivered.
   failure_sink* failures = nullptr;
+  /// Counts published, delivered, handled, failed and dead-lettered messages
+  /// and handler durations, labelled by topic (and subscriber: its group, else
+  /// its durable name, else "anonymous"); null: nothing is counted.
+  metrics_registry* metrics = nullptr;
   /// Bounds what subscribers decode, and what publish() accepts (it refuses
   /// with errc::limit_exceeded what its subscribers would refuse).
   decode_limits limits{};
@@ -53,6 +59,10 @@ class topic {
     validate_subject(name);
     state_->name = std::move(name);
     state_->options = std::move(options);
+    if (auto* r = state_->options.metrics) {
+      state_->published = r->counter("herald_topic_published_total",
+                                     "Messages the transport accepted.", {{"topic", state_->name}});
+    }
   }
 
   [[nodiscard]] const std::string& name() const noexcept { return state_->name; }
@@ -68,7 +78,9 @@ class topic {
                                   detail::current_frame);
     wire_message wire;
     wire.data = encode(m, opts.limits);
-    return transport_.publish(state_->name, std::move(wire));
+    auto result = transport_.publish(state_->name, std::move(wire));
+    state_->published.add();
+    return result;
   }
 
   /// Calls `handler` (taking `const T&` or `const message<T>&`) for messages
@@ -76,24 +88,34 @@ class topic {
   template <class Handler>
   [[nodiscard]] subscription subscribe(Handler handler, subscribe_options options = {}) {
     static_assert(detail::check_handler<T, Handler>());
+    subscriber_metrics counts(state_->options.metrics, state_->name, options);
     return transport_.subscribe(
         state_->name, std::move(options),
-        [s = state_, handler = std::move(handler)](const wire_message& wire) mutable {
+        [s = state_, counts, handler = std::move(handler)](const wire_message& wire) mutable {
+          counts.delivered.add();
           const message<T>* decoded = nullptr;
           try {
             decoded = &decode_once(wire, s->options.limits);
           } catch (const decode_error& e) {
+            counts.dead_lettered.add();
             s->dead_letter(wire, e);
             return;  // acknowledged: a message that cannot decode never will
           }
           const message<T>& m = *decoded;
           // Publishes from the handler carry this message's correlation and causation.
           detail::typed_frame<T, topic_options> frame(&m.data, &m, s->options);
-          if constexpr (detail::takes_event<T, Handler>) {
-            handler(m.data);
-          } else {
-            handler(static_cast<const message<T>&>(m));
+          const auto started = std::chrono::steady_clock::now();
+          try {
+            if constexpr (detail::takes_event<T, Handler>) {
+              handler(m.data);
+            } else {
+              handler(static_cast<const message<T>&>(m));
+            }
+          } catch (...) {
+            counts.finished(false, std::chrono::steady_clock::now() - started);
+            throw;  // the transport delivers it again
           }
+          counts.finished(true, std::chrono::steady_clock::now() - started);
         });
   }
 
@@ -127,10 +149,38 @@ class topic {
     return m;
   }
 
+  // One subscriber's series; all no-ops without a registry.
+  struct subscriber_metrics {
+    metric_ref delivered, handled, failed, dead_lettered, duration;
+
+    subscriber_metrics(metrics_registry* r, const std::string& topic, const subscribe_options& o) {
+      if (!r) return;
+      const std::string& who = !o.group.empty()          ? o.group
+                               : !o.durable_name.empty() ? o.durable_name
+                                                         : anonymous;
+      metric_labels l{{"topic", topic}, {"subscriber", who}};
+      delivered = r->counter("herald_topic_delivered_total", "Messages a subscriber received.", l);
+      handled = r->counter("herald_topic_handled_total", "Messages a handler returned from.", l);
+      failed = r->counter("herald_topic_failed_total",
+                          "Handler calls that threw (the transport delivers again).", l);
+      dead_lettered = r->counter("herald_topic_dead_lettered_total",
+                                 "Messages that did not decode as the topic's type.", l);
+      duration = r->histogram("herald_topic_handler_duration_seconds",
+                              "How long handlers ran, failures included.", l);
+    }
+    template <class D>
+    void finished(bool ok, D took) const noexcept {
+      (ok ? handled : failed).add();
+      duration.observe(took);
+    }
+    static inline const std::string anonymous = "anonymous";
+  };
+
   struct state {
     std::string name;
     topic_options options;
     std::atomic<std::uint64_t> dead_lettered{0};
+    metric_ref published;
 
     void dead_letter(const wire_message& wire, const decode_error& e) {
       dead_lettered.fetch_add(1, std::memory_order_relaxed);
