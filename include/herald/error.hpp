@@ -28,6 +28,7 @@ enum class errc {
   lease_lost = 15,           ///< the message's lease expired and another worker may hold it
   permanent_failure = 16,    ///< a handler refused a message that no retry can help
   handler_failed = 17,       ///< a handler threw an exception that is not a herald::error
+  storage_unavailable = 18,  ///< the database server cannot be reached, or the connection broke
 };
 
 /// The code's stable name, as docs/errors.md lists it.
@@ -67,6 +68,8 @@ enum class errc {
       return "permanent_failure";
     case errc::handler_failed:
       return "handler_failed";
+    case errc::storage_unavailable:
+      return "storage_unavailable";
   }
   return "unknown";
 }
@@ -126,7 +129,8 @@ class store_error : public error {
   store_error(errc code, const std::string& message) : error(code, message) {}
 
   [[nodiscard]] bool transient() const noexcept {
-    return code() == errc::storage_busy || code() == errc::storage_full;
+    return code() == errc::storage_busy || code() == errc::storage_full ||
+           code() == errc::storage_unavailable;
   }
 };
 

@@ -7,6 +7,11 @@
 #if HERALD_TEST_SQLITE  // set by tests/CMakeLists.txt when herald::sqlite exists
 #include <herald/sqlite/sqlite_store.hpp>
 #endif
+#if HERALD_TEST_POSTGRES  // set by tests/CMakeLists.txt when herald::postgres exists
+#include <herald/postgres/postgres_store.hpp>
+
+#include "support/postgres_server.hpp"
+#endif
 
 #include <unistd.h>
 
@@ -65,11 +70,25 @@ struct sqlite_fixture {
 };
 #endif
 
+#if HERALD_TEST_POSTGRES
+// A store in a schema of its own on the test server, dropped at the end.
+struct postgres_fixture {
+  static constexpr const char* name = "postgres";
+  postgres_schema schema;
+  herald::postgres_store store{schema.url(), {.schema = schema.name()}};
+};
+#endif
+
 }  // namespace herald_test
 
 // Every store the conformance tests run over, for TEMPLATE_TEST_CASE.
-#if HERALD_TEST_SQLITE
+#if HERALD_TEST_SQLITE && HERALD_TEST_POSTGRES
+#define QUEUE_STORES \
+  herald_test::memory_fixture, herald_test::sqlite_fixture, herald_test::postgres_fixture
+#elif HERALD_TEST_SQLITE
 #define QUEUE_STORES herald_test::memory_fixture, herald_test::sqlite_fixture
+#elif HERALD_TEST_POSTGRES
+#define QUEUE_STORES herald_test::memory_fixture, herald_test::postgres_fixture
 #else
 #define QUEUE_STORES herald_test::memory_fixture
 #endif

@@ -166,7 +166,9 @@ concept batches_settlements = requires {
 ///   the store while it is open joins it (its changes commit or roll back
 ///   with it), and begin() there opens a nested transaction that can roll
 ///   back alone; ending an outer one ends those inside it. Calls from other
-///   threads wait until it ends. No call deadlocks its own thread.
+///   threads never see it before it commits: they wait until it ends (the
+///   memory and SQLite stores) or read what is committed beside it on their
+///   own connections (PostgreSQL). No call deadlocks its own thread.
 ///
 /// Optional members: `herald::arrival_signal& arrivals()` (sends wake idle
 /// workers at once) and `static constexpr bool batch_settlements = true`

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <chrono>       // times as nanoseconds
+#include <cstdint>      // integers
+#include <cstdlib>      // strtoll
+#include <memory>       // result ownership
+#include <string>       // text
+#include <string_view>  // SQL
+#include <utility>      // std::exchange
+#include <vector>       // parameters of a batch
+
+#include "herald/clock.hpp"
+#include "herald/error.hpp"
+
+namespace herald::detail::postgres {
+
+struct result_free {
+  void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+using result_ptr = std::unique_ptr<PGresult, result_free>;
+
+// Times are stored as nanoseconds since the epoch of the caller's clock,
+// as the SQLite store does, so that a manual clock drives them in tests.
+inline std::int64_t nanos(time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+inline time_point to_time(std::int64_t ns) noexcept {
+  return time_point{std::chrono::duration_cast<duration>(std::chrono::nanoseconds{ns})};
+}
+
+// A statement's text parameters: numbers become text once, here.
+class params {
+ public:
+  params& text(std::string_view v) {
+    owned_.emplace_back(v);
+    return *this;
+  }
+  params& integer(std::int64_t v) { return text(std::to_string(v)); }
+  params& time(time_point t) { return integer(nanos(t)); }
+  params& null() {
+    owned_.emplace_back();
+    nulls_.push_back(owned_.size() - 1);
+    return *this;
+  }
+  [[nodiscard]] int size() const noexcept { return static_cast<int>(owned_.size()); }
+  // Valid until this changes; std::string keeps short values inline, so
+  // the pointers are taken only now.
+  [[nodiscard]] std::vector<const char*> values() const {
+    std::vector<const char*> v;
+    v.reserve(owned_.size());
+    for (const auto& s : owned_) v.push_back(s.c_str());
+    for (auto i : nulls_) v[i] = nullptr;
+    return v;
+  }
+
+ private:
+  std::vector<std::string> owned_;
+  std::vector<std::size_t> nulls_;
+};
+
+// A result's rows, read by column.
+class rows {
+ public:
+  explicit rows(result_ptr r) : r_(std::move(r)) {}
+  [[nodiscard]] int size() const noexcept { return PQntuples(r_.get()); }
+  [[nodiscard]] bool null(int row, int col) const noexcept {
+    return PQgetisnull(r_.get(), row, col) == 1;
+  }
+  [[nodiscard]] std::string text(int row, int col) const {
+    return {PQgetvalue(r_.get(), row, col),
+            static_cast<std::size_t>(PQgetlength(r_.get(), row, col))};
+  }
+  [[nodiscard]] std::int64_t integer(int row, int col) const {
+    return std::strtoll(PQgetvalue(r_.get(), row, col), nullptr, 10);
+  }
+  [[nodiscard]] time_point time(int row, int col) const { return to_time(integer(row, col)); }
+  [[nodiscard]] std::int64_t affected() const {
+    return std::strtoll(PQcmdTuples(r_.get()), nullptr, 10);
+  }
+
+ private:
+  result_ptr r_;
+};
+
+// One connection, its prepared statements, and what it was doing when it
+// failed. Not thread-safe: the pool hands it to one caller at a time.
+class connection {
+ public:
+  connection(const std::string& conninfo, std::string_view who) : who_(who) {
+    conn_ = PQconnectdb(conninfo.c_str());
+    if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+      std::string why = conn_ ? PQerrorMessage(conn_) : "out of memory";
+      PQfinish(conn_);
+      conn_ = nullptr;
+      while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+      throw store_error(errc::storage_unavailable,
+                        who_ + ": cannot connect: " + why +
+                            " (is the server running, and the connection string right?)");
+    }
+    // Notices ("already exists, skipping") are not the user's business:
+    // libpq would print them to stderr.
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
+  }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection() { PQfinish(conn_); }
+
+  [[nodiscard]] PGconn* get() const noexcept { return conn_; }
+  // False once the server went away: the pool then opens a new one.
+  [[nodiscard]] bool healthy() const noexcept { return PQstatus(conn_) == CONNECTION_OK; }
+
+  // Runs SQL without parameters (several statements allowed).
+  rows exec(const std::string& sql, std::string_view doing) {
+    return check(result_ptr(PQexec(conn_, sql.c_str())), doing);
+  }
+
+  void prepare(const std::string& name, const std::string& sql) {
+    check(result_ptr(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr)), "preparing " + name);
+  }
+
+  rows run(const std::string& name, const params& p, std::string_view doing) {
+    auto v = p.values();
+    return check(
+        result_ptr(PQexecPrepared(conn_, name.c_str(), p.size(), v.data(), nullptr, nullptr, 0)),
+        doing);
+  }
+
+  // Runs each statement in one pipeline (one round trip for all) and
+  // returns their results in order; the first failure throws after the
+  // pipeline is drained, so that the connection stays usable.
+  std::vector<rows> pipeline(const std::vector<std::pair<const std::string*, params>>& batch,
+                             std::string_view doing) {
+    if (PQenterPipelineMode(conn_) != 1) fail(nullptr, doing);
+    std::vector<result_ptr> results;
+    bool sent = true;
+    for (const auto& [name, p] : batch) {
+      auto v = p.values();
+      if (PQsendQueryPrepared(conn_, name->c_str(), p.size(), v.data(), nullptr, nullptr, 0) != 1) {
+        sent = false;
+        break;
+      }
+    }
+    if (PQpipelineSync(conn_) != 1) sent = false;
+    result_ptr failure;
+    // Each query's result, then a null; then the sync's result.
+    for (bool done = false; !done && sent;) {
+      result_ptr r(PQgetResult(conn_));
+      if (!r) {
+        if (PQstatus(conn_) != CONNECTION_OK) break;
+        continue;
+      }
+      switch (PQresultStatus(r.get())) {
+        case PGRES_PIPELINE_SYNC:
+          done = true;
+          break;
+        case PGRES_COMMAND_OK:
+        case PGRES_TUPLES_OK:
+          results.push_back(std::move(r));
+          break;
+        case PGRES_PIPELINE_ABORTED:
+          break;
+        default:
+          if (!failure) failure = std::move(r);
+          break;
+      }
+    }
+    PQexitPipelineMode(conn_);
+    if (failure || !sent || results.size() != batch.size()) fail(failure.get(), doing);
+    std::vector<rows> out;
+    out.reserve(results.size());
+    for (auto& r : results) out.emplace_back(std::move(r));
+    return out;
+  }
+
+ private:
+  rows check(result_ptr r, std::string_view doing) {
+    const auto status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(r.get(), doing);
+    return rows(std::move(r));
+  }
+
+  // Turns a failed result into the herald error a user can act on.
+  [[noreturn]] void fail(const PGresult* r, std::string_view doing) const {
+    std::string text = r ? PQresultErrorMessage(r) : PQerrorMessage(conn_);
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    const std::string sqlstate = state ? state : "";
+    errc code = errc::storage_failed;
+    std::string hint;
+    if (!healthy() || sqlstate.starts_with("08") || sqlstate.starts_with("57P")) {
+      code = errc::storage_unavailable;
+      hint = "; the connection is gone: the next call opens a new one";
+    } else if (sqlstate == "57014") {
+      code = errc::storage_busy;
+      hint = "; the statement ran past postgres_options::statement_timeout";
+    } else if (sqlstate == "55P03") {
+      code = errc::storage_busy;
+      hint = "; a lock was held past postgres_options::lock_timeout";
+    } else if (sqlstate == "40001" || sqlstate == "40P01") {
+      code = errc::storage_busy;
+      hint = "; it lost a conflict with another transaction: try again";
+    } else if (sqlstate == "53100") {
+      code = errc::storage_full;
+    }
+    throw store_error(code, who_ + ": " + std::string(doing) + " failed" +
+                                (sqlstate.empty() ? "" : " (SQLSTATE " + sqlstate + ")") + ": " +
+                                text + hint);
+  }
+
+  std::string who_;
+  PGconn* conn_ = nullptr;
+};
+
+}  // namespace herald::detail::postgres

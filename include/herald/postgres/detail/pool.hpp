@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <condition_variable>  // waiting for a free connection
+#include <cstddef>             // sizes
+#include <functional>          // how a connection is opened
+#include <memory>              // connections
+#include <mutex>               // many threads
+#include <utility>             // std::exchange
+#include <vector>              // idle connections
+
+#include "herald/postgres/detail/connection.hpp"
+
+namespace herald::detail::postgres {
+
+// At most `size` connections, opened when first needed and reopened after
+// the server dropped one: a broken connection goes back to the pool only
+// to be closed, so that the next caller gets a fresh one ("read again").
+class pool {
+ public:
+  using opener = std::function<std::unique_ptr<connection>()>;
+
+  pool(std::size_t size, opener open) : size_(size == 0 ? 1 : size), open_(std::move(open)) {}
+
+  // A connection held until it is destroyed.
+  class lease {
+   public:
+    lease() = default;
+    lease(pool* p, std::unique_ptr<connection> c) : pool_(p), c_(std::move(c)) {}
+    lease(lease&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), c_(std::move(o.c_)) {}
+    lease& operator=(lease&& o) noexcept {
+      if (this != &o) {
+        give_back();
+        pool_ = std::exchange(o.pool_, nullptr);
+        c_ = std::move(o.c_);
+      }
+      return *this;
+    }
+    ~lease() { give_back(); }
+    connection* operator->() const noexcept { return c_.get(); }
+    connection& operator*() const noexcept { return *c_; }
+
+   private:
+    void give_back() noexcept {
+      if (pool_) pool_->put(std::move(c_));
+      pool_ = nullptr;
+    }
+    pool* pool_ = nullptr;
+    std::unique_ptr<connection> c_;
+  };
+
+  lease take() {
+    std::unique_lock lock(mutex_);
+    freed_.wait(lock, [&] { return !idle_.empty() || open_count_ < size_; });
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return {this, std::move(c)};
+    }
+    ++open_count_;
+    lock.unlock();
+    try {
+      return {this, open_()};
+    } catch (...) {
+      lock.lock();
+      --open_count_;
+      freed_.notify_one();
+      throw;
+    }
+  }
+
+ private:
+  void put(std::unique_ptr<connection> c) noexcept {
+    std::unique_ptr<connection> broken;
+    {
+      std::lock_guard lock(mutex_);
+      if (c && c->healthy()) {
+        try {
+          idle_.push_back(std::move(c));
+        } catch (...) {
+          broken = std::move(c);
+          --open_count_;
+        }
+      } else {
+        broken = std::move(c);
+        --open_count_;
+      }
+    }
+    freed_.notify_one();
+    // closed outside the lock: PQfinish may wait for the network
+  }
+
+  std::size_t size_;
+  opener open_;
+  std::mutex mutex_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<connection>> idle_;
+  std::size_t open_count_ = 0;
+};
+
+}  // namespace herald::detail::postgres

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <string>       // names and SQL
+#include <string_view>  // the schema
+#include <utility>      // pairs
+#include <vector>       // the list
+
+#include "herald/postgres/detail/connection.hpp"
+#include "herald/postgres/detail/schema.hpp"
+
+namespace herald::detail::postgres {
+
+// The queue store's statements, prepared once on each connection. Every
+// statement that settles a message names its lease token, so that a slow
+// worker or a reaper can never settle a message that another worker holds.
+struct queue_statements {
+  // Names of the prepared statements.
+  const std::string insert = "herald_insert", lock_group = "herald_lock_group",
+                    claim_dedup = "herald_claim_dedup", dedup_id = "herald_dedup_id",
+                    prune_dedup = "herald_prune_dedup", lease = "herald_lease", ack = "herald_ack",
+                    extend = "herald_extend", retry = "herald_retry",
+                    dead_letter = "herald_dead_letter", dead_letters = "herald_dead_letters",
+                    redrive = "herald_redrive", purge = "herald_purge", stats = "herald_stats",
+                    notify = "herald_notify";
+
+  [[nodiscard]] std::vector<std::pair<std::string, std::string>> sql(std::string_view s) const {
+    auto in = [&](std::string_view text) { return in_schema(text, s); };
+    return {
+        {insert, in("INSERT INTO {s}.queue (queue, id, body, grp, enqueued_at, available_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6)")},
+        // Sends to one group take turns, so that their order is the order
+        // they commit in: a later commit never gets the smaller seq.
+        {lock_group, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"},
+        // A deduplication id is claimed unless a live claim holds it; two
+        // senders at once meet on the unique key and the second waits.
+        {claim_dedup,
+         in("INSERT INTO {s}.dedup AS d (queue, dedup_id, expires_at, id) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (queue, dedup_id) DO UPDATE "
+            "SET expires_at = excluded.expires_at, id = excluded.id WHERE d.expires_at <= $5 "
+            "RETURNING 1")},
+        {dedup_id, in("SELECT id FROM {s}.dedup WHERE queue = $1 AND dedup_id = $2")},
+        {prune_dedup, in("DELETE FROM {s}.dedup WHERE queue = $1 AND expires_at <= $2")},
+        // Only the oldest live message of a group may be leased, so a group
+        // goes one at a time in order, and a batch never takes two of one.
+        // Rows another worker is leasing are skipped, not waited for.
+        {lease,
+         in("WITH c AS (SELECT m.seq FROM {s}.queue m WHERE m.queue = $1 AND NOT m.dead "
+            "AND m.available_at <= $2 AND m.lease_until <= $2 AND (m.grp = '' OR m.seq = "
+            "(SELECT min(g.seq) FROM {s}.queue g WHERE g.queue = m.queue AND g.grp = m.grp "
+            "AND NOT g.dead AND g.grp <> '')) ORDER BY m.seq LIMIT $4 FOR UPDATE SKIP LOCKED) "
+            "UPDATE {s}.queue q SET lease = nextval('{s}.lease_token'), lease_until = $3, "
+            "attempts = q.attempts + 1, first_attempt_at = coalesce(q.first_attempt_at, $2), "
+            "last_attempt_at = $2 FROM c WHERE q.seq = c.seq RETURNING q.seq, q.id, q.body, "
+            "q.grp, q.attempts, q.enqueued_at, q.first_attempt_at, q.lease_until, q.lease")},
+        {ack, in("DELETE FROM {s}.queue WHERE seq = $1 AND lease = $2 AND NOT dead")},
+        // Never shorter: see memory_store::extend.
+        {extend, in("UPDATE {s}.queue SET lease_until = greatest(lease_until, $3) "
+                    "WHERE seq = $1 AND lease = $2 AND NOT dead")},
+        {retry, in("UPDATE {s}.queue SET lease = 0, lease_until = 0, available_at = $3, "
+                   "last_error = $4 WHERE seq = $1 AND lease = $2 AND NOT dead")},
+        {dead_letter, in("UPDATE {s}.queue SET lease = 0, lease_until = 0, dead = true, "
+                         "dead_at = $3, last_error = $4 WHERE seq = $1 AND lease = $2 "
+                         "AND NOT dead")},
+        {dead_letters,
+         in("SELECT seq, id, body, grp, last_error, attempts, enqueued_at, first_attempt_at, "
+            "last_attempt_at, dead_at FROM {s}.queue WHERE queue = $1 AND dead "
+            "ORDER BY seq LIMIT $2")},
+        // Back at the end of the queue (and of its group), as if sent now.
+        {redrive,
+         in("WITH moved AS (DELETE FROM {s}.queue WHERE queue = $1 AND dead "
+            "AND ($2::bigint IS NULL OR seq = $2) RETURNING seq, queue, id, body, grp, "
+            "enqueued_at) INSERT INTO {s}.queue (queue, id, body, grp, enqueued_at, "
+            "available_at) SELECT queue, id, body, grp, enqueued_at, $3 FROM moved ORDER BY seq")},
+        {purge, in("DELETE FROM {s}.queue WHERE queue = $1 AND dead")},
+        {stats, in("SELECT count(*) FILTER (WHERE dead), "
+                   "count(*) FILTER (WHERE NOT dead AND lease_until > $2), "
+                   "count(*) FILTER (WHERE NOT dead AND lease_until <= $2 AND available_at > $2), "
+                   "count(*) FILTER (WHERE NOT dead AND lease_until <= $2 AND available_at <= $2), "
+                   "min(enqueued_at) FILTER (WHERE NOT dead), "
+                   "min(available_at) FILTER (WHERE NOT dead AND lease_until <= $2 "
+                   "AND available_at <= $2) FROM {s}.queue WHERE queue = $1")},
+        // Payload-free: the channel names the queue. It is delivered at
+        // commit, and only if the transaction commits.
+        {notify, "SELECT pg_notify($1, '')"},
+    };
+  }
+
+  void prepare(connection& c, std::string_view schema) const {
+    for (const auto& [name, text] : sql(schema)) c.prepare(name, text);
+  }
+};
+
+}  // namespace herald::detail::postgres

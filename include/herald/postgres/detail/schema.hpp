@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The PostgreSQL store's tables, by the schema version that added them; the
+// store applies the versions a database lacks in one transaction, under an
+// advisory lock, so that processes starting at once do not race. `{s}`
+// stands for the quoted schema name.
+
+#include <string>       // SQL text
+#include <string_view>  // the schema's name
+
+namespace herald::detail::postgres {
+
+inline constexpr int schema_version = 2;
+
+// Version 1: the messages and the lease tokens. Finished messages are
+// deleted, so the table stays small; autovacuum runs early for the churn.
+inline constexpr const char* schema_v1 = R"(CREATE TABLE {s}.queue (
+      seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      queue text NOT NULL,
+      id text NOT NULL,
+      body text NOT NULL,
+      grp text NOT NULL DEFAULT '',
+      enqueued_at bigint NOT NULL,
+      available_at bigint NOT NULL,
+      lease bigint NOT NULL DEFAULT 0,
+      lease_until bigint NOT NULL DEFAULT 0,
+      attempts integer NOT NULL DEFAULT 0,
+      first_attempt_at bigint,
+      last_attempt_at bigint,
+      last_error text NOT NULL DEFAULT '',
+      dead boolean NOT NULL DEFAULT false,
+      dead_at bigint)
+      WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02,
+            autovacuum_vacuum_insert_scale_factor = 0.05);
+    CREATE INDEX queue_order ON {s}.queue (queue, seq) WHERE NOT dead;
+    CREATE INDEX queue_dead ON {s}.queue (queue, seq) WHERE dead;
+    CREATE SEQUENCE {s}.lease_token;)";
+
+// Version 2: deduplication through a unique key, and the FIFO-group index.
+inline constexpr const char* schema_v2 = R"(CREATE TABLE {s}.dedup (
+      queue text NOT NULL,
+      dedup_id text NOT NULL,
+      expires_at bigint NOT NULL,
+      id text NOT NULL,
+      PRIMARY KEY (queue, dedup_id));
+    CREATE INDEX queue_groups ON {s}.queue (queue, grp, seq) WHERE NOT dead AND grp <> '';)";
+
+// `sql` with every {s} replaced by the quoted schema.
+inline std::string in_schema(std::string_view sql, std::string_view schema) {
+  std::string out;
+  out.reserve(sql.size() + 64);
+  for (std::size_t i = 0; i < sql.size();) {
+    if (sql.compare(i, 3, "{s}") == 0) {
+      out += schema;
+      i += 3;
+    } else {
+      out += sql[i++];
+    }
+  }
+  return out;
+}
+
+}  // namespace herald::detail::postgres

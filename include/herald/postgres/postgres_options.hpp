@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <chrono>   // timeouts
+#include <cstddef>  // the pool's size
+#include <string>   // the schema's name
+
+#include "herald/runtime/failure.hpp"
+
+namespace herald {
+
+struct postgres_options {
+  /// The schema that holds herald's tables, created if missing; several
+  /// applications (or tests) on one database each take their own.
+  std::string schema = "herald";
+  /// Connections the store opens at most; calls beyond it wait for one.
+  /// A transaction holds one until it ends.
+  std::size_t pool_size = 8;
+  /// A statement running longer fails with errc::storage_busy (PostgreSQL's
+  /// statement_timeout); 0: no limit.
+  std::chrono::milliseconds statement_timeout{30000};
+  /// Waiting longer for a row or table lock fails with errc::storage_busy
+  /// (lock_timeout); 0: no limit.
+  std::chrono::milliseconds lock_timeout{10000};
+  /// What pg_stat_activity shows for the store's connections.
+  std::string application_name = "herald";
+  /// How long opening a connection may take before it fails.
+  std::chrono::seconds connect_timeout{10};
+  /// Receives what an operator should hear about (notifications that do not
+  /// arrive, so that workers poll); null: one line on stderr.
+  failure_sink* failures = nullptr;
+};
+
+}  // namespace herald
