@@ -18,8 +18,8 @@ class HeraldConan(ConanFile):
     topics = ("events", "messaging", "event-bus", "queue", "cloudevents", "header-only")
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
-    options = {"with_sqlite": [True, False]}
-    default_options = {"with_sqlite": True}
+    options = {"with_sqlite": [True, False], "with_postgres": [True, False]}
+    default_options = {"with_sqlite": True, "with_postgres": False}
     exports_sources = "CMakeLists.txt", "cmake/*", "include/*", "LICENSE"
     no_copy_source = True
 
@@ -37,6 +37,8 @@ class HeraldConan(ConanFile):
         self.requires("nlohmann_json/[>=3.10 <4]")
         if self.options.with_sqlite:
             self.requires("sqlite3/[>=3.35 <4]")
+        if self.options.with_postgres:
+            self.requires("libpq/[>=14]")
 
     def layout(self):
         cmake_layout(self)
@@ -46,6 +48,7 @@ class HeraldConan(ConanFile):
         for name, value in self.cmake_variables.items():
             toolchain.variables[name] = value
         toolchain.variables["HERALD_WITH_SQLITE"] = "ON" if self.options.with_sqlite else "OFF"
+        toolchain.variables["HERALD_WITH_POSTGRES"] = "ON" if self.options.with_postgres else "OFF"
         toolchain.generate()
         CMakeDeps(self).generate()
 
@@ -61,7 +64,8 @@ class HeraldConan(ConanFile):
         self.info.settings.clear()  # header-only: only the backends chosen matter
 
     def package_info(self):
-        # The same targets as herald's own CMake package: herald::herald, herald::sqlite.
+        # The same targets as herald's own CMake package: herald::herald, herald::sqlite,
+        # herald::postgres.
         self.cpp_info.set_property("cmake_file_name", "herald")
         core = self.cpp_info.components["core"]
         core.set_property("cmake_target_name", "herald::herald")
@@ -75,3 +79,9 @@ class HeraldConan(ConanFile):
             sqlite.requires = ["core", "sqlite3::sqlite3"]
             sqlite.bindirs = []
             sqlite.libdirs = []
+        if self.options.with_postgres:
+            postgres = self.cpp_info.components["postgres"]
+            postgres.set_property("cmake_target_name", "herald::postgres")
+            postgres.requires = ["core", "libpq::libpq"]
+            postgres.bindirs = []
+            postgres.libdirs = []
