@@ -2,7 +2,9 @@
 // Durable queues against raw SQLite doing the same statements by hand with
 // prepared statements, on the same schema, in WAL mode with synchronous=NORMAL
 // (herald's default) on both sides.
-// Run: build/release/benchmarks/bench_queue  (ratios print after the table)
+// Run: build/release/benchmarks/bench_queue  (ratios print after the table);
+// with the PostgreSQL ones (bench_queue_postgres.cpp):
+// scripts/with-postgres build/release/benchmarks/bench_queue
 
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
@@ -21,17 +23,14 @@
 #include <string>
 #include <vector>
 
+#include "queue_workload.hpp"
 #include "ratio_reporter.hpp"
 
 namespace {
 
-struct resized {
-  static constexpr std::string_view event_type = "media.image.resize";
-  std::string image = "uploads/2026/11/23/cat-0001.jpg";
-  int width = 640;
-  int height = 480;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(resized, image, width, height)
+using herald_bench::now_ns;
+using herald_bench::resized;
+using herald_bench::worker_throughput;
 
 // A fresh database file per benchmark run, removed afterwards.
 class scratch_file {
@@ -120,46 +119,6 @@ void queue_lease_ack_sqlite(benchmark::State& state) {
   }
   if (handled != state.iterations()) state.SkipWithError("a message was not handled");
   state.SetItemsProcessed(state.iterations());
-}
-
-// A started worker with `concurrency`, a no-op handler, and 20,000 messages
-// sent beforehand (not timed): the time until all are acked (stop() flushes
-// the last settlements).
-template <class Store>
-void worker_throughput(benchmark::State& state, Store& store, std::size_t concurrency,
-                       herald::metrics_registry* metrics = nullptr) {
-  constexpr int messages = 20'000;
-  herald::queue<resized, Store> q(store, "images");
-  std::vector<resized> chunk(1000);
-  std::mutex mutex;
-  std::condition_variable all_done;
-  int handled = 0;
-  for (auto _ : state) {
-    state.PauseTiming();
-    for (int sent = 0; sent < messages; sent += 1000) q.send_batch(chunk);
-    handled = 0;
-    herald::worker_options options;
-    options.concurrency = concurrency;
-    options.metrics = metrics;
-    herald::worker w(
-        q,
-        [&](const resized&) {
-          std::lock_guard lock(mutex);
-          if (++handled == messages) all_done.notify_one();
-        },
-        options);
-    state.ResumeTiming();
-    w.start();
-    {
-      std::unique_lock lock(mutex);
-      all_done.wait(lock, [&] { return handled == messages; });
-    }
-    w.stop();
-    state.PauseTiming();
-    if (q.stats().depth + q.stats().in_flight != 0) state.SkipWithError("not all were acked");
-    state.ResumeTiming();
-  }
-  state.SetItemsProcessed(state.iterations() * messages);
 }
 
 void worker_throughput_sqlite(benchmark::State& state) {
@@ -262,12 +221,6 @@ class raw_queue {
   sqlite3_stmt* ack_ = nullptr;
   std::string body_;
 };
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void BM_baseline_sqlite_send(benchmark::State& state) {
   scratch_file file("raw-send");
@@ -372,5 +325,10 @@ int main(int argc, char** argv) {
        // Handling a message costs less than one raw commit: leases and acks are batched.
        {"BM_worker_throughput/sqlite/4", "BM_baseline_sqlite_commit", 1.0},
        // Metrics on cost at most 5% of the worker path.
-       {"BM_worker_throughput_metrics/memory/4", "BM_worker_throughput/memory/4", 1.05}});
+       {"BM_worker_throughput_metrics/memory/4", "BM_worker_throughput/memory/4", 1.05},
+       // PostgreSQL (bench_queue_postgres.cpp, when a server is named).
+       {"BM_queue_send/postgres", "BM_baseline_pg_send", at_least_70_percent},
+       {"BM_queue_send_batch/postgres/100", "BM_baseline_pg_send_batch/100", at_least_70_percent},
+       // Batched leases and acks: at least twice the raw one-at-a-time roundtrip.
+       {"BM_worker_throughput/postgres/4", "BM_baseline_pg_roundtrip/4", 0.5}});
 }

@@ -6,8 +6,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <herald/postgres/postgres_store.hpp>
 #include <herald/queue/queue.hpp>
+#include <herald/queue/worker.hpp>
+#include <herald/runtime/metrics.hpp>
 #include <herald/testing/manual_clock.hpp>
 #include <mutex>
 #include <string>
@@ -15,8 +18,10 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support/failure_recorder.hpp"
 #include "support/postgres_server.hpp"
 #include "support/queue_fixtures.hpp"
+#include "support/signal_box.hpp"
 
 using namespace std::chrono_literals;
 using herald_test::job;
@@ -65,7 +70,7 @@ TEST_CASE("postgres store: a schema from a newer herald is refused and left unch
   raw_connection raw;
   raw.scalar("UPDATE " + s.name() + ".schema_version SET version = 99");
   CHECK_THROWS_WITH(open_store(s), Catch::Contains("schema version 99") &&
-                                       Catch::Contains("knows versions up to 2") &&
+                                       Catch::Contains("knows versions up to 3") &&
                                        Catch::Contains("nothing was changed"));
   CHECK(raw.scalar("SELECT version FROM " + s.name() + ".schema_version") == "99");
 }
@@ -83,7 +88,7 @@ TEST_CASE("postgres store: a version 1 schema is migrated and keeps its messages
              ".queue (queue, id, body, enqueued_at, available_at) VALUES ('jobs', 'old', "
              "'{}', 0, 0)");
   auto store = open_store(s);
-  CHECK(raw.scalar("SELECT version FROM " + q + ".schema_version") == "2");
+  CHECK(raw.scalar("SELECT version FROM " + q + ".schema_version") == "3");
   auto leased = store.lease("jobs", 10, herald::time_point{} + 1s, 30s);
   REQUIRE(leased.size() == 1);
   CHECK(leased[0].id == "old");
@@ -227,4 +232,100 @@ TEST_CASE("postgres store: the caller's rows and the messages commit or roll bac
   }
   CHECK(raw.scalar("SELECT count(*) FROM " + s.name() + ".orders") == "1");
   CHECK(jobs.stats().depth == 1);
+}
+
+TEST_CASE("postgres store: another process's send wakes an idle worker here at once",
+          "[queue][postgres][threads]") {
+  herald_test::postgres_schema s;
+  auto here = open_store(s, {.application_name = s.name()});
+  auto there = open_store(s, {.listen = false});  // another process's store
+  herald::queue<job, herald::postgres_store> mine(here, "jobs");
+  herald::queue<job, herald::postgres_store> theirs(there, "jobs");
+  herald_test::signal_box handled;
+  herald::worker_options options;
+  options.poll_interval = 1h;  // only a notification can wake it in time
+  herald::worker w(
+      mine, [&](const job&) { handled.bump(); }, options);
+  w.start();
+  theirs.send(job{1, ""});
+  REQUIRE(handled.wait_for_count(1));
+  // The listening connection is cut: it reconnects, and wakes the worker
+  // in case it missed something meanwhile.
+  raw_connection raw;
+  const std::string cut =
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '" +
+      s.name() + "' AND query LIKE 'LISTEN%'";
+  raw.scalar(cut);
+  theirs.send(job{2, ""});
+  REQUIRE(handled.wait_for_count(2));
+  theirs.send(job{3, ""});
+  REQUIRE(handled.wait_for_count(3));
+  CHECK(w.stop().in_time);
+}
+
+TEST_CASE("postgres store: notifications that never arrive are reported once, and workers poll",
+          "[queue][postgres][threads]") {
+  herald_test::postgres_schema s;
+  herald_test::failure_recorder failures;
+  auto store = open_store(s, {.notification_probe_timeout = 0ms, .failures = &failures});
+  herald::queue<job, herald::postgres_store> jobs(store, "jobs");
+  herald_test::signal_box handled;
+  herald::worker_options options;
+  options.poll_interval = 20ms;
+  herald::worker w(
+      jobs, [&](const job&) { handled.bump(); }, options);
+  w.start();
+  REQUIRE(failures.wait_for_count(1));
+  auto all = failures.all();
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].kind == herald::failure_kind::store_failed);
+  CHECK_THAT(all[0].text,
+             Catch::Contains("notifications do not arrive") && Catch::Contains("poll_interval"));
+  herald_test::postgres_exec("INSERT INTO " + s.name() +
+                             ".queue (queue, id, body, enqueued_at, available_at) VALUES "
+                             "('jobs', 'x', '{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/"
+                             "t\",\"type\":\"test.job.requested\",\"data\":{\"n\":1,\"group\":"
+                             "\"\"}}', 0, 0)");
+  REQUIRE(handled.wait_for_count(1));  // found by polling
+  CHECK(w.stop().in_time);
+}
+
+TEST_CASE(
+    "postgres store: a REPEATABLE READ transaction held open elsewhere does not stop the queue, "
+    "and the metric shows its age",
+    "[queue][postgres]") {
+  herald_test::postgres_schema s;
+  herald::metrics_registry metrics;
+  auto store = open_store(s, {.metrics = &metrics});
+  herald::queue<job, herald::postgres_store> jobs(store, "jobs");
+  int handled = 0;
+  herald::worker w(jobs, [&](const job&) { ++handled; });
+  constexpr int messages = 2000;
+  auto work_all = [&] {
+    std::vector<job> batch(100);
+    for (int i = 0; i < messages; i += 100) jobs.send_batch(batch);
+    const auto start = std::chrono::steady_clock::now();
+    while (w.run_once(std::chrono::system_clock::now()) > 0) {
+    }
+    return messages /
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  const double alone = work_all();
+  raw_connection holder;
+  holder.scalar("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM pg_class");
+  const double beside = work_all();
+  CHECK(handled == 2 * messages);
+  CHECK(jobs.stats().depth == 0);
+  std::printf(
+      "postgres store: %.0f messages/s alone, %.0f/s beside a REPEATABLE READ transaction "
+      "held open (ratio %.2f)\n",
+      alone, beside, beside / alone);
+  std::this_thread::sleep_for(1100ms);  // the holder's transaction is now over a second old
+  const std::string text = metrics.prometheus();
+  const std::string series =
+      "herald_postgres_oldest_transaction_seconds{schema=\"" + s.name() + "\"} ";
+  const auto at = text.find(series);
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(text.substr(at + series.size())) >= 1.0);
+  holder.scalar("ROLLBACK");
 }

@@ -2,13 +2,10 @@
 // Durability across crashes: worker processes are killed with SIGKILL at
 // random moments and restarted; every message must still be handled.
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <herald/queue/queue.hpp>
 #include <herald/sqlite/sqlite_store.hpp>
 #include <map>
@@ -18,47 +15,22 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support/crash_support.hpp"
 #include "support/queue_fixtures.hpp"
-
-extern char** environ;
 
 namespace {
 
 using namespace std::chrono_literals;
+using herald_test::handled_record;
 using herald_test::job;
+using herald_test::read_log;
+using herald_test::require_clean_exit;
+using herald_test::wait_for;
 
 constexpr int visibility_ms = 300;
 
 pid_t spawn_child(const std::string& db, const std::string& log) {
-  std::string visibility = std::to_string(visibility_ms);
-  char* argv[] = {const_cast<char*>(HERALD_CRASH_CHILD), const_cast<char*>(db.c_str()),
-                  const_cast<char*>(log.c_str()), visibility.data(), nullptr};
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, HERALD_CRASH_CHILD, nullptr, nullptr, argv, environ) == 0);
-  return pid;
-}
-
-int wait_for(pid_t pid) {
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  return status;
-}
-
-void require_clean_exit(int status) {
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
-}
-
-struct handled_record {
-  long long pid, n, start, end;
-};
-
-std::vector<handled_record> read_log(const std::string& path) {
-  std::vector<handled_record> out;
-  std::ifstream in(path);
-  handled_record r{};
-  while (in >> r.pid >> r.n >> r.start >> r.end) out.push_back(r);
-  return out;
+  return herald_test::spawn_crash_child({"sqlite", db, log, std::to_string(visibility_ms)});
 }
 
 void fill(herald::sqlite_store& store, int count) {

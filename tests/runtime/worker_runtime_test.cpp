@@ -16,36 +16,11 @@
 #include "catch.hpp"
 #include "support/failure_recorder.hpp"
 #include "support/queue_fixtures.hpp"
+#include "support/signal_box.hpp"
 
 using namespace std::chrono_literals;
 using herald_test::job;
-
-namespace {
-
-// Waits on a condition with a generous deadline: never a bare sleep.
-class signal_box {
- public:
-  void bump() {
-    std::lock_guard lock(mutex_);
-    ++count_;
-    changed_.notify_all();
-  }
-  bool wait_for_count(int n, std::chrono::seconds limit = 30s) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, limit, [&] { return count_ >= n; });
-  }
-  int count() {
-    std::lock_guard lock(mutex_);
-    return count_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  int count_ = 0;
-};
-
-}  // namespace
+using herald_test::signal_box;
 
 static_assert(herald::part<herald::worker<job, herald::memory_store>>);
 

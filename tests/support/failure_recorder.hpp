@@ -3,6 +3,8 @@
 
 // A failure sink that keeps a copy of every record, for tests to inspect.
 
+#include <chrono>
+#include <condition_variable>
 #include <herald/runtime/failure.hpp>
 #include <mutex>
 #include <optional>
@@ -27,6 +29,13 @@ class failure_recorder final : public herald::failure_sink {
     records_.push_back({f.kind, std::string(f.part), std::string(f.name), std::string(f.message_id),
                         std::string(f.text), f.code, f.attempt, f.retry_at,
                         std::string(f.payload)});
+    changed_.notify_all();
+  }
+
+  // Waits until `n` records came, with a generous deadline: never a bare sleep.
+  bool wait_for_count(std::size_t n, std::chrono::seconds limit = std::chrono::seconds(30)) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] { return records_.size() >= n; });
   }
 
   [[nodiscard]] std::vector<recorded_failure> all() const {
@@ -57,6 +66,7 @@ class failure_recorder final : public herald::failure_sink {
 
  private:
   mutable std::mutex mutex_;
+  std::condition_variable changed_;
   std::vector<recorded_failure> records_;
 };
 

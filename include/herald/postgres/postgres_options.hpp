@@ -6,6 +6,7 @@
 #include <string>   // the schema's name
 
 #include "herald/runtime/failure.hpp"
+#include "herald/runtime/metrics.hpp"
 
 namespace herald {
 
@@ -26,9 +27,21 @@ struct postgres_options {
   std::string application_name = "herald";
   /// How long opening a connection may take before it fails.
   std::chrono::seconds connect_timeout{10};
+  /// Listen for other processes' sends (LISTEN/NOTIFY on one more
+  /// connection, opened when a worker first waits), so that idle workers
+  /// here wake at once; false: they notice them at their poll_interval.
+  bool listen = true;
+  /// How long the start-up probe waits for its own notification before it
+  /// reports that notifications do not arrive and leaves workers to poll.
+  std::chrono::milliseconds notification_probe_timeout{2000};
   /// Receives what an operator should hear about (notifications that do not
   /// arrive, so that workers poll); null: one line on stderr.
   failure_sink* failures = nullptr;
+  /// Exports `herald_postgres_oldest_transaction_seconds{schema}`, read from
+  /// the server at each render: the age of the oldest open transaction of the
+  /// database, which holds back the xmin horizon (rows deleted since cannot be
+  /// vacuumed, so the queue table bloats). The registry must outlive the store.
+  metrics_registry* metrics = nullptr;
 };
 
 }  // namespace herald

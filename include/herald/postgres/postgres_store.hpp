@@ -21,6 +21,7 @@
 #include "herald/clock.hpp"
 #include "herald/error.hpp"
 #include "herald/postgres/detail/connection.hpp"
+#include "herald/postgres/detail/listener.hpp"
 #include "herald/postgres/detail/pool.hpp"
 #include "herald/postgres/detail/queue_statements.hpp"
 #include "herald/postgres/detail/schema.hpp"
@@ -93,6 +94,39 @@ class postgres_store {
       throw error(errc::invalid_argument, "postgres store: the schema name may not be empty");
     }
     migrate();
+    if (options_.listen) {
+      listener_ = std::make_unique<detail::postgres::listener>(
+          detail::postgres::listener::hooks{[this] { return open(); },
+                                            [this](const std::string& ch) {
+                                              pool_.take()->exec("NOTIFY \"" + ch + "\"",
+                                                                 "probing notifications");
+                                            },
+                                            [this](std::string_view q) { return channel(q); }},
+          arrivals_, options_.failures, options_.schema, who_, options_.notification_probe_timeout);
+      arrivals_.on_watch([l = listener_.get()] { l->poke(); });
+    }
+    if (auto* r = options_.metrics) {
+      auto oldest = r->gauge("herald_postgres_oldest_transaction_seconds",
+                             "Age of the oldest open transaction in the database: it holds back "
+                             "the xmin horizon, so deleted queue rows cannot be vacuumed.",
+                             {{"schema", options_.schema}});
+      collector_ = r->add_collector([this, oldest] {
+        try {
+          oldest.set(
+              static_cast<double>(pool_.take()
+                                      ->run(sql_.oldest_transaction, {}, "reading the xmin horizon")
+                                      .integer(0, 0)) /
+              1e6);
+        } catch (const store_error&) {
+          // the server is away: the gauge keeps its last value
+        }
+      });
+    }
+  }
+
+  ~postgres_store() {
+    if (collector_) options_.metrics->remove_collector(*collector_);
+    listener_.reset();
   }
 
   postgres_store(const postgres_store&) = delete;
@@ -177,7 +211,8 @@ class postgres_store {
     return results;
   }
 
-  /// Wakes this process's idle workers of a queue when a send to it commits.
+  /// Wakes this process's idle workers of a queue when a send to it commits,
+  /// here or (through LISTEN) in another process.
   [[nodiscard]] arrival_signal& arrivals() noexcept { return arrivals_; }
 
   std::vector<leased_message> lease(std::string_view queue, std::size_t max, time_point now,
@@ -447,6 +482,7 @@ class postgres_store {
       using detail::postgres::in_schema;
       if (version < 1) c->exec(in_schema(detail::postgres::schema_v1, schema_), "creating v1");
       if (version < 2) c->exec(in_schema(detail::postgres::schema_v2, schema_), "migrating to v2");
+      if (version < 3) c->exec(in_schema(detail::postgres::schema_v3, schema_), "migrating to v3");
       if (version != schema_version) {
         c->exec("DELETE FROM " + schema_ + ".schema_version; INSERT INTO " + schema_ +
                     ".schema_version VALUES (" + std::to_string(schema_version) + ")",
@@ -476,6 +512,8 @@ class postgres_store {
   std::unordered_map<std::thread::id, std::unique_ptr<open_transaction>> open_;
   std::atomic<std::uint64_t> enqueues_{0};
   arrival_signal arrivals_;
+  std::optional<std::uint64_t> collector_;
+  std::unique_ptr<detail::postgres::listener> listener_;  // uses all of the above
 };
 
 static_assert(queue_store<postgres_store>);

@@ -39,6 +39,8 @@ class wakeup_pipe {
   }
 
   [[nodiscard]] int write_end() const noexcept { return fds_[1]; }
+  /// For poll(2) beside other descriptors; wait() once it is readable.
+  [[nodiscard]] int read_end() const noexcept { return fds_[0]; }
 
  private:
   int fds_[2] = {-1, -1};

@@ -8,6 +8,7 @@
 #include <string>       // queue names
 #include <string_view>  // lookups
 #include <utility>      // std::move
+#include <vector>       // the queues watched
 
 namespace herald {
 
@@ -24,15 +25,42 @@ class arrival_signal {
   /// Calls `wake` after each send to `queue` until unwatch(token). `wake`
   /// runs on the sending thread: it must be quick and must not call the store.
   token watch(std::string queue, std::function<void()> wake) {
-    std::lock_guard lock(mutex_);
-    watchers_.emplace(++last_, watcher{std::move(queue), std::move(wake)});
-    return last_;
+    std::function<void()> hook;
+    token t = 0;
+    {
+      std::lock_guard lock(mutex_);
+      watchers_.emplace(++last_, watcher{std::move(queue), std::move(wake)});
+      t = last_;
+      hook = on_watch_;
+    }
+    if (hook) hook();
+    return t;
   }
 
   /// After it returns, the watcher is not called again.
   void unwatch(token t) {
     std::lock_guard lock(mutex_);
     watchers_.erase(t);
+  }
+
+  /// The queues watched now, each once.
+  [[nodiscard]] std::vector<std::string> watched() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& [t, w] : watchers_) {
+      bool seen = false;
+      for (const auto& q : out) seen = seen || q == w.queue;
+      if (!seen) out.push_back(w.queue);
+    }
+    return out;
+  }
+
+  /// For the store: `hook` runs (on the watching thread, without the
+  /// signal's lock) after each watch(), so that a store shared with other
+  /// processes starts listening for that queue.
+  void on_watch(std::function<void()> hook) {
+    std::lock_guard lock(mutex_);
+    on_watch_ = std::move(hook);
   }
 
   void notify(std::string_view queue) {
@@ -47,8 +75,9 @@ class arrival_signal {
     std::string queue;
     std::function<void()> wake;
   };
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::map<token, watcher> watchers_;
+  std::function<void()> on_watch_;
   token last_ = 0;
 };
 

@@ -22,7 +22,7 @@ struct queue_statements {
                     extend = "herald_extend", retry = "herald_retry",
                     dead_letter = "herald_dead_letter", dead_letters = "herald_dead_letters",
                     redrive = "herald_redrive", purge = "herald_purge", stats = "herald_stats",
-                    notify = "herald_notify";
+                    notify = "herald_notify", oldest_transaction = "herald_oldest_transaction";
 
   [[nodiscard]] std::vector<std::pair<std::string, std::string>> sql(std::string_view s) const {
     auto in = [&](std::string_view text) { return in_schema(text, s); };
@@ -43,12 +43,24 @@ struct queue_statements {
         {prune_dedup, in("DELETE FROM {s}.dedup WHERE queue = $1 AND expires_at <= $2")},
         // Only the oldest live message of a group may be leased, so a group
         // goes one at a time in order, and a batch never takes two of one.
-        // Rows another worker is leasing are skipped, not waited for.
+        // Candidates are the ready ungrouped messages and the head of each
+        // group (a loose index scan: one probe per group), never the
+        // messages behind a head. Rows another worker is leasing are
+        // skipped, not waited for; the oldest of both kinds go first.
         {lease,
-         in("WITH c AS (SELECT m.seq FROM {s}.queue m WHERE m.queue = $1 AND NOT m.dead "
-            "AND m.available_at <= $2 AND m.lease_until <= $2 AND (m.grp = '' OR m.seq = "
-            "(SELECT min(g.seq) FROM {s}.queue g WHERE g.queue = m.queue AND g.grp = m.grp "
-            "AND NOT g.dead AND g.grp <> '')) ORDER BY m.seq LIMIT $4 FOR UPDATE SKIP LOCKED) "
+         in("WITH RECURSIVE heads(grp, seq) AS ((SELECT g.grp, g.seq FROM {s}.queue g "
+            "WHERE g.queue = $1 AND NOT g.dead AND g.grp <> '' ORDER BY g.grp, g.seq LIMIT 1) "
+            "UNION ALL SELECT n.grp, n.seq FROM heads h CROSS JOIN LATERAL (SELECT g.grp, g.seq "
+            "FROM {s}.queue g WHERE g.queue = $1 AND NOT g.dead AND g.grp <> '' AND g.grp > h.grp "
+            "ORDER BY g.grp, g.seq LIMIT 1) n), "
+            "u AS (SELECT m.seq FROM {s}.queue m WHERE m.queue = $1 AND NOT m.dead AND m.grp = '' "
+            "AND m.available_at <= $2 AND m.lease_until <= $2 ORDER BY m.seq LIMIT $4 "
+            "FOR UPDATE SKIP LOCKED), "
+            "hd AS (SELECT m.seq FROM {s}.queue m WHERE m.seq IN (SELECT seq FROM heads) "
+            "AND NOT m.dead AND m.available_at <= $2 AND m.lease_until <= $2 ORDER BY m.seq "
+            "LIMIT $4 FOR UPDATE SKIP LOCKED), "
+            "c AS (SELECT seq FROM (SELECT seq FROM u UNION ALL SELECT seq FROM hd) x "
+            "ORDER BY seq LIMIT $4) "
             "UPDATE {s}.queue q SET lease = nextval('{s}.lease_token'), lease_until = $3, "
             "attempts = q.attempts + 1, first_attempt_at = coalesce(q.first_attempt_at, $2), "
             "last_attempt_at = $2 FROM c WHERE q.seq = c.seq RETURNING q.seq, q.id, q.body, "
@@ -83,6 +95,12 @@ struct queue_statements {
         // Payload-free: the channel names the queue. It is delivered at
         // commit, and only if the transaction commits.
         {notify, "SELECT pg_notify($1, '')"},
+        // In microseconds; prepared transactions hold the horizon too.
+        {oldest_transaction,
+         "SELECT coalesce((extract(epoch FROM now() - least((SELECT min(xact_start) FROM "
+         "pg_stat_activity WHERE datname = current_database() AND (backend_xid IS NOT NULL OR "
+         "backend_xmin IS NOT NULL) AND pid <> pg_backend_pid()), (SELECT min(prepared) FROM "
+         "pg_prepared_xacts WHERE database = current_database()))) * 1e6)::bigint, 0)"},
     };
   }
 

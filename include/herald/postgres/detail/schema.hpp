@@ -11,7 +11,7 @@
 
 namespace herald::detail::postgres {
 
-inline constexpr int schema_version = 2;
+inline constexpr int schema_version = 3;
 
 // Version 1: the messages and the lease tokens. Finished messages are
 // deleted, so the table stays small; autovacuum runs early for the churn.
@@ -45,6 +45,11 @@ inline constexpr const char* schema_v2 = R"(CREATE TABLE {s}.dedup (
       id text NOT NULL,
       PRIMARY KEY (queue, dedup_id));
     CREATE INDEX queue_groups ON {s}.queue (queue, grp, seq) WHERE NOT dead AND grp <> '';)";
+
+// Version 3: ungrouped messages by themselves, so that leasing reads only
+// them and the head of each group, never the messages queued behind a head.
+inline constexpr const char* schema_v3 =
+    R"(CREATE INDEX queue_ungrouped ON {s}.queue (queue, seq) WHERE NOT dead AND grp = '';)";
 
 // `sql` with every {s} replaced by the quoted schema.
 inline std::string in_schema(std::string_view sql, std::string_view schema) {
