@@ -329,3 +329,27 @@ TEST_CASE(
   CHECK(std::stod(text.substr(at + series.size())) >= 1.0);
   holder.scalar("ROLLBACK");
 }
+
+TEST_CASE("postgres store: a begin() waiting for a pooled connection blocks nobody else",
+          "[queue][postgres][threads]") {
+  herald_test::postgres_schema s;
+  auto store = open_store(s, {.pool_size = 1});
+  herald::manual_clock clock;
+  herald::queue<job, herald::postgres_store> jobs(store, "jobs", {.clock = clock});
+  auto tx = store.begin();  // holds the only connection
+  jobs.send(tx, job{1, ""});
+  std::atomic<bool> other_began{false};
+  std::jthread other([&] {
+    auto mine = store.begin();  // waits until the first transaction gives its connection back
+    other_began = true;
+    jobs.send(mine, job{2, ""});
+    mine.commit();
+  });
+  std::this_thread::sleep_for(100ms);  // let it wait for the connection
+  CHECK(jobs.stats().in_flight == 0);  // this thread's calls still run, in its transaction
+  CHECK_FALSE(other_began.load());
+  tx.commit();
+  other.join();
+  CHECK(other_began.load());
+  CHECK(jobs.stats().depth == 2);
+}

@@ -134,18 +134,20 @@ class postgres_store {
 
   [[nodiscard]] transaction begin() {
     const auto me = std::this_thread::get_id();
-    std::lock_guard lock(open_mutex_);
-    auto it = open_.find(me);
-    if (it == open_.end()) {
-      auto state = std::make_unique<open_transaction>();
-      state->conn = pool_.take();
-      state->conn->exec("BEGIN", "starting a transaction");
-      it = open_.emplace(me, std::move(state)).first;
-    } else {
-      it->second->conn->exec("SAVEPOINT herald_" + std::to_string(it->second->depth),
-                             "starting a nested transaction");
+    // Only this thread touches its own state; the table's lock is never held
+    // across the network or a wait for a pooled connection.
+    if (open_transaction* mine = find_open(me)) {
+      mine->conn->exec("SAVEPOINT herald_" + std::to_string(mine->depth),
+                       "starting a nested transaction");
+      return transaction(*this, me, mine->depth++);
     }
-    return transaction(*this, me, it->second->depth++);
+    auto state = std::make_unique<open_transaction>();
+    state->conn = pool_.take();
+    state->conn->exec("BEGIN", "starting a transaction");
+    state->depth = 1;
+    std::lock_guard lock(open_mutex_);
+    open_.emplace(me, std::move(state));
+    return transaction(*this, me, 0);
   }
 
   [[nodiscard]] const postgres_options& options() const noexcept { return options_; }
@@ -375,30 +377,18 @@ class postgres_store {
 
   // The open transaction of `owner`; it must exist.
   open_transaction& open_on(std::thread::id owner) {
-    std::lock_guard lock(open_mutex_);
-    auto it = open_.find(owner);
-    if (it == open_.end()) {
-      throw error(errc::invalid_argument,
-                  who_ +
-                      ": the transaction has already ended, or is used from a thread other "
-                      "than the one that began it");
-    }
-    return *it->second;
+    if (open_transaction* t = find_open(owner)) return *t;
+    throw error(errc::invalid_argument,
+                who_ +
+                    ": the transaction has already ended, or is used from a thread other "
+                    "than the one that began it");
   }
 
   // Runs `work` on this thread's open transaction if it has one (joining
   // it), else on a pooled connection as a statement of its own.
   template <class Work>
   auto on_connection(Work&& work) -> decltype(work(std::declval<detail::postgres::connection&>())) {
-    {
-      std::unique_lock lock(open_mutex_);
-      auto it = open_.find(std::this_thread::get_id());
-      if (it != open_.end()) {
-        auto& c = *it->second->conn;
-        lock.unlock();
-        return work(c);
-      }
-    }
+    if (open_transaction* mine = find_open(std::this_thread::get_id())) return work(*mine->conn);
     auto c = pool_.take();
     return work(*c);
   }
@@ -421,39 +411,47 @@ class postgres_store {
   // Ends `owner`'s transaction at `level` and those begun inside it. A
   // failed COMMIT leaves it open, so that the destructor rolls it back.
   void end(std::thread::id owner, std::size_t level, bool commit) {
-    std::unique_lock lock(open_mutex_);
-    auto it = open_.find(owner);
-    if (it == open_.end() || level >= it->second->depth) return;  // an outer one ended it
-    auto& t = *it->second;
+    open_transaction* t = find_open(owner);
+    if (!t || level >= t->depth) return;  // an outer one ended it
     const std::string savepoint = "herald_" + std::to_string(level);
     if (level > 0) {
       if (commit) {
-        t.conn->exec("RELEASE " + savepoint, "committing a nested transaction");
+        t->conn->exec("RELEASE " + savepoint, "committing a nested transaction");
       } else {
         try {
-          t.conn->exec("ROLLBACK TO " + savepoint + "; RELEASE " + savepoint,
-                       "rolling back a nested transaction");
+          t->conn->exec("ROLLBACK TO " + savepoint + "; RELEASE " + savepoint,
+                        "rolling back a nested transaction");
         } catch (const store_error&) {
           // The connection broke: the outer transaction cannot commit either.
         }
       }
-      t.depth = level;
+      t->depth = level;
       return;
     }
-    if (commit) t.conn->exec("COMMIT", "committing");
+    if (commit) t->conn->exec("COMMIT", "committing");
     if (!commit) {
       try {
-        t.conn->exec("ROLLBACK", "rolling back");
+        t->conn->exec("ROLLBACK", "rolling back");
       } catch (const store_error&) {
         // A broken connection rolled it back; the pool closes it.
       }
     }
-    auto state = std::move(it->second);
-    open_.erase(it);
-    lock.unlock();
+    std::unique_ptr<open_transaction> state;
+    {
+      std::lock_guard lock(open_mutex_);
+      auto it = open_.find(owner);
+      state = std::move(it->second);
+      open_.erase(it);
+    }
     if (commit) {
       for (const auto& q : state->touched) arrivals_.notify(q);
     }
+  }
+
+  open_transaction* find_open(std::thread::id owner) {
+    std::lock_guard lock(open_mutex_);
+    auto it = open_.find(owner);
+    return it == open_.end() ? nullptr : it->second.get();
   }
 
   // Creates the schema or migrates it, under an advisory lock (processes
