@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <herald/postgres/postgres_store.hpp>
@@ -44,7 +45,7 @@ constexpr const char* schema = "herald_example_image_workers";
 int work(const char* url, const char* name) {
   herald::postgres_store store(url, {.schema = schema});
   images_queue images(store, "resize");
-  int resized = 0;
+  std::atomic<int> resized{0};  // handlers run on two threads
   herald::worker_options options;
   options.concurrency = 2;
   herald::worker resizer(
@@ -66,7 +67,7 @@ int work(const char* url, const char* name) {
     if (s.depth + s.in_flight + s.delayed == 0) break;
   }
   host.stop();
-  return resized;
+  return resized.load();
 }
 
 }  // namespace
