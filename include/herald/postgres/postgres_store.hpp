@@ -22,6 +22,8 @@
 #include "herald/error.hpp"
 #include "herald/postgres/detail/connection.hpp"
 #include "herald/postgres/detail/listener.hpp"
+#include "herald/postgres/detail/migrate.hpp"
+#include "herald/postgres/detail/names.hpp"
 #include "herald/postgres/detail/pool.hpp"
 #include "herald/postgres/detail/queue_statements.hpp"
 #include "herald/postgres/detail/schema.hpp"
@@ -85,10 +87,10 @@ class postgres_store {
   /// (`postgresql://user@host:5432/db`). Connects, and creates or migrates
   /// the schema; a schema from a newer herald is refused (errc::schema_too_new).
   explicit postgres_store(std::string conninfo, postgres_options options = {})
-      : conninfo_(std::move(conninfo)),
+      : conninfo_(detail::postgres::with_connect_timeout(conninfo, options.connect_timeout)),
         options_(std::move(options)),
         who_("postgres store (schema '" + options_.schema + "')"),
-        schema_(quote(options_.schema)),
+        schema_(detail::postgres::quote_identifier(options_.schema)),
         pool_(options_.pool_size, [this] { return open(); }) {
     if (options_.schema.empty()) {
       throw error(errc::invalid_argument, "postgres store: the schema name may not be empty");
@@ -283,11 +285,7 @@ class postgres_store {
   std::size_t redrive(std::string_view queue, std::optional<std::int64_t> which, time_point now) {
     detail::postgres::params p;
     p.text(queue);
-    if (which) {
-      p.integer(*which);
-    } else {
-      p.null();
-    }
+    (void)(which ? p.integer(*which) : p.null());
     p.time(now);
     auto tx = begin();
     auto moved = open_on(tx.owner_).conn->run(sql_.redrive, p, "redriving").affected();
@@ -321,17 +319,7 @@ class postgres_store {
 
   /// The NOTIFY channel of a queue: payload-free, one per queue and schema.
   [[nodiscard]] std::string channel(std::string_view queue) const {
-    std::uint64_t h = 1469598103934665603ull;  // FNV-1a over schema, separator, queue
-    auto mix = [&](std::string_view s) {
-      for (char ch : s) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
-    };
-    mix(options_.schema);
-    mix("\x1f");
-    mix(queue);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "herald_";
-    for (int shift = 60; shift >= 0; shift -= 4) out += hex[(h >> shift) & 15];
-    return out;
+    return detail::postgres::channel_name(options_.schema, queue);
   }
 
  private:
@@ -341,35 +329,12 @@ class postgres_store {
     std::vector<std::string> touched;  // queues sent to: NOTIFY sent, wake at commit
   };
 
-  static std::string literal(std::string_view text) {
-    std::string out = "'";
-    for (char ch : text) {
-      if (ch == '\'') out += '\'';
-      out += ch;
-    }
-    return out + '\'';
-  }
-
-  static std::string quote(std::string_view identifier) {
-    std::string out = "\"";
-    for (char ch : identifier) {
-      if (ch == '"') out += '"';
-      out += ch;
-    }
-    return out + '"';
-  }
-
   std::unique_ptr<detail::postgres::connection> open() {
-    auto c = std::make_unique<detail::postgres::connection>(
-        conninfo_ + (conninfo_.find("://") != std::string::npos
-                         ? std::string(conninfo_.find('?') == std::string::npos ? "?" : "&") +
-                               "connect_timeout=" + std::to_string(options_.connect_timeout.count())
-                         : " connect_timeout=" + std::to_string(options_.connect_timeout.count())),
-        who_);
+    auto c = std::make_unique<detail::postgres::connection>(conninfo_, who_);
     c->exec("SET statement_timeout = " + std::to_string(options_.statement_timeout.count()) +
                 "; SET lock_timeout = " + std::to_string(options_.lock_timeout.count()) +
                 "; SET client_min_messages = warning; SET application_name = " +
-                literal(options_.application_name),
+                detail::postgres::quote_literal(options_.application_name),
             "configuring the connection");
     if (migrated_) sql_.prepare(*c, schema_);
     return c;
@@ -454,47 +419,11 @@ class postgres_store {
     return it == open_.end() ? nullptr : it->second.get();
   }
 
-  // Creates the schema or migrates it, under an advisory lock (processes
-  // starting at once take turns); refuses a newer one untouched.
+  // Creates or migrates the schema (detail/migrate.hpp), then prepares the
+  // statements on the connection it used.
   void migrate() {
     auto c = pool_.take();
-    c->exec("BEGIN", "starting the migration");
-    try {
-      detail::postgres::params key;
-      key.text("herald schema " + options_.schema);
-      c->prepare("herald_migration_lock", "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
-      c->run("herald_migration_lock", key, "taking the migration lock");
-      c->exec("CREATE SCHEMA IF NOT EXISTS " + schema_ + "; CREATE TABLE IF NOT EXISTS " + schema_ +
-                  ".schema_version (version integer NOT NULL)",
-              "creating the schema");
-      auto v = c->exec("SELECT coalesce(max(version), 0) FROM " + schema_ + ".schema_version",
-                       "reading the schema version");
-      const auto version = v.integer(0, 0);
-      if (version > schema_version) {
-        throw store_error(errc::schema_too_new,
-                          who_ + ": the database has herald schema version " +
-                              std::to_string(version) + ", this herald knows versions up to " +
-                              std::to_string(schema_version) +
-                              "; use a newer herald, or another schema (nothing was changed)");
-      }
-      using detail::postgres::in_schema;
-      if (version < 1) c->exec(in_schema(detail::postgres::schema_v1, schema_), "creating v1");
-      if (version < 2) c->exec(in_schema(detail::postgres::schema_v2, schema_), "migrating to v2");
-      if (version < 3) c->exec(in_schema(detail::postgres::schema_v3, schema_), "migrating to v3");
-      if (version != schema_version) {
-        c->exec("DELETE FROM " + schema_ + ".schema_version; INSERT INTO " + schema_ +
-                    ".schema_version VALUES (" + std::to_string(schema_version) + ")",
-                "recording the schema version");
-      }
-      c->exec("COMMIT", "committing the migration");
-    } catch (...) {
-      try {
-        c->exec("ROLLBACK", "rolling back the migration");
-      } catch (const store_error&) {
-        // A broken connection rolled it back.
-      }
-      throw;
-    }
+    detail::postgres::migrate(*c, options_.schema, schema_, who_);
     sql_.prepare(*c, schema_);
     migrated_ = true;
   }

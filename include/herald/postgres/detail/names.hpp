@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Names and literals the store writes into SQL text.
+
+#include <chrono>       // the connect timeout
+#include <cstdint>      // the channel's hash
+#include <string>       // results
+#include <string_view>  // inputs
+
+namespace herald::detail::postgres {
+
+// "name" with its quotes doubled: any schema name is safe in SQL text.
+inline std::string quote_identifier(std::string_view identifier) {
+  std::string out = "\"";
+  for (char ch : identifier) {
+    if (ch == '"') out += '"';
+    out += ch;
+  }
+  return out + '"';
+}
+
+// 'text' with its quotes doubled (standard_conforming_strings is on since 9.1).
+inline std::string quote_literal(std::string_view text) {
+  std::string out = "'";
+  for (char ch : text) {
+    if (ch == '\'') out += '\'';
+    out += ch;
+  }
+  return out + '\'';
+}
+
+// A queue's NOTIFY channel: herald_ and 16 hex digits of FNV-1a over schema,
+// a separator and queue, so that it fits the 63-byte limit on identifiers.
+inline std::string channel_name(std::string_view schema, std::string_view queue) {
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&](std::string_view s) {
+    for (char ch : s) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+  };
+  mix(schema);
+  mix("\x1f");
+  mix(queue);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "herald_";
+  for (int shift = 60; shift >= 0; shift -= 4) out += hex[(h >> shift) & 15];
+  return out;
+}
+
+// The connection string with libpq's connect_timeout added, in the URI's
+// form or the key=value form, whichever it is.
+inline std::string with_connect_timeout(const std::string& conninfo, std::chrono::seconds t) {
+  const std::string value = "connect_timeout=" + std::to_string(t.count());
+  if (conninfo.find("://") == std::string::npos) return conninfo + " " + value;
+  return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") + value;
+}
+
+}  // namespace herald::detail::postgres
