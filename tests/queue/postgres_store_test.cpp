@@ -19,6 +19,7 @@
 
 #include "catch.hpp"
 #include "support/failure_recorder.hpp"
+#include "support/postgres_connection.hpp"
 #include "support/postgres_server.hpp"
 #include "support/queue_fixtures.hpp"
 #include "support/signal_box.hpp"
@@ -28,32 +29,7 @@ using herald_test::job;
 
 namespace {
 
-// A connection of the test's own, as another process would have.
-class raw_connection {
- public:
-  raw_connection() : c_(PQconnectdb(herald_test::postgres_url().c_str())) {
-    REQUIRE(PQstatus(c_) == CONNECTION_OK);
-    PQsetNoticeProcessor(
-        c_, [](void*, const char*) {}, nullptr);
-  }
-  ~raw_connection() { PQfinish(c_); }
-  raw_connection(const raw_connection&) = delete;
-  raw_connection& operator=(const raw_connection&) = delete;
-
-  std::string scalar(const std::string& sql) {
-    PGresult* r = PQexec(c_, sql.c_str());
-    const auto status = PQresultStatus(r);
-    INFO(sql << ": " << PQresultErrorMessage(r));
-    const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-    std::string out = ok && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
-    PQclear(r);
-    REQUIRE(ok);
-    return out;
-  }
-
- private:
-  PGconn* c_;
-};
+using raw_connection = herald_test::postgres_connection;
 
 herald::postgres_store open_store(const herald_test::postgres_schema& s,
                                   herald::postgres_options o = {}) {

@@ -3,20 +3,18 @@
 
 #include <libpq-fe.h>
 
-#include <algorithm>      // leases in send order
-#include <atomic>         // counting sends
-#include <cstddef>        // counts
-#include <cstdint>        // tokens
-#include <memory>         // per-thread transaction state
-#include <mutex>          // the transaction table
-#include <optional>       // redrive one or all
-#include <span>           // batches
-#include <string>         // text
-#include <string_view>    // queue names
-#include <thread>         // a transaction belongs to its thread
-#include <unordered_map>  // open transactions by thread
-#include <utility>        // std::move
-#include <vector>         // results
+#include <algorithm>    // queues touched
+#include <atomic>       // counting sends
+#include <cstddef>      // counts
+#include <cstdint>      // tokens
+#include <memory>       // per-thread transaction state
+#include <optional>     // redrive one or all
+#include <span>         // batches
+#include <string>       // text
+#include <string_view>  // queue names
+#include <thread>       // a transaction belongs to its thread
+#include <utility>      // std::move
+#include <vector>       // results
 
 #include "herald/clock.hpp"
 #include "herald/error.hpp"
@@ -24,7 +22,10 @@
 #include "herald/postgres/detail/listener.hpp"
 #include "herald/postgres/detail/migrate.hpp"
 #include "herald/postgres/detail/names.hpp"
+#include "herald/postgres/detail/oldest_transaction.hpp"
+#include "herald/postgres/detail/open_transaction.hpp"
 #include "herald/postgres/detail/pool.hpp"
+#include "herald/postgres/detail/queue_rows.hpp"
 #include "herald/postgres/detail/queue_statements.hpp"
 #include "herald/postgres/detail/schema.hpp"
 #include "herald/postgres/postgres_options.hpp"
@@ -41,14 +42,15 @@ class postgres_store {
  public:
   using queue_store_concept = queue_store_tag;
   static constexpr int schema_version = detail::postgres::schema_version;
-  /// A commit waits for the disk: settle and lease together in one.
-  static constexpr bool batch_settlements = true;
 
   /// BEGIN … COMMIT on a connection this transaction holds until it ends;
   /// rolls back unless committed. Belongs to the thread that began it: that
   /// thread's calls on the store join it, and a begin() there nests (a
   /// SAVEPOINT). Other threads' calls run beside it on other connections and
-  /// see it once it commits. connection() lets the caller write its own rows in it.
+  /// see it once it commits. connection() lets the caller write its own rows
+  /// in it. Sends go to the server with the next statement that needs an
+  /// answer, or with the COMMIT (one round trip for a send), so a failure
+  /// may surface at commit(): it then throws, and nothing was written.
   class transaction {
    public:
     transaction(transaction&& other) noexcept
@@ -69,8 +71,16 @@ class postgres_store {
       store_ = nullptr;
     }
 
-    /// The connection the transaction runs on, for the caller's own statements.
-    [[nodiscard]] PGconn* connection() const { return store_->open_on(owner_).conn->get(); }
+    /// The connection the transaction runs on, for the caller's own
+    /// statements; herald's pending statements are sent first.
+    [[nodiscard]] PGconn* connection() const {
+      if (!store_) {
+        throw error(errc::invalid_argument, "postgres store: the transaction has already ended");
+      }
+      auto& t = store_->open_on(owner_);
+      t.send({}, "sending");
+      return t.conn->get();
+    }
     /// The store that made it.
     [[nodiscard]] const postgres_store* store() const noexcept { return store_; }
 
@@ -108,20 +118,10 @@ class postgres_store {
       arrivals_.on_watch([l = listener_.get()] { l->poke(); });
     }
     if (auto* r = options_.metrics) {
-      auto oldest = r->gauge("herald_postgres_oldest_transaction_seconds",
-                             "Age of the oldest open transaction in the database: it holds back "
-                             "the xmin horizon, so deleted queue rows cannot be vacuumed.",
-                             {{"schema", options_.schema}});
-      collector_ = r->add_collector([this, oldest] {
-        try {
-          oldest.set(
-              static_cast<double>(pool_.take()
-                                      ->run(sql_.oldest_transaction, {}, "reading the xmin horizon")
-                                      .integer(0, 0)) /
-              1e6);
-        } catch (const store_error&) {
-          // the server is away: the gauge keeps its last value
-        }
+      collector_ = detail::postgres::export_oldest_transaction(*r, options_.schema, [this] {
+        return pool_.take()
+            ->run(sql_.oldest_transaction, {}, "reading the xmin horizon")
+            .integer(0, 0);
       });
     }
   }
@@ -136,20 +136,45 @@ class postgres_store {
 
   [[nodiscard]] transaction begin() {
     const auto me = std::this_thread::get_id();
-    // Only this thread touches its own state; the table's lock is never held
-    // across the network or a wait for a pooled connection.
-    if (open_transaction* mine = find_open(me)) {
-      mine->conn->exec("SAVEPOINT herald_" + std::to_string(mine->depth),
-                       "starting a nested transaction");
-      return transaction(*this, me, mine->depth++);
+    if (open_transaction* mine = open_.find(me)) return nest(*mine, me);
+    auto state = std::make_unique<open_transaction>();
+    state->pooled = pool_.take();
+    state->conn = &*state->pooled;
+    return start(me, std::move(state));
+  }
+
+  /// A transaction on your own connection, so that herald's writes commit or
+  /// roll back with your rows. On an idle connection it BEGINs and commit()
+  /// COMMITs; inside a transaction of yours it is a savepoint, commit()
+  /// releases it and your COMMIT makes it durable. herald sends its
+  /// statements there as text, prepares nothing and changes no setting of
+  /// your session (its timeouts are yours). `yours` must stay open until the transaction ends; it
+  /// belongs to this thread as begin()'s does.
+  [[nodiscard]] transaction begin(PGconn* yours) {
+    const auto me = std::this_thread::get_id();
+    if (open_transaction* mine = open_.find(me)) {
+      if (mine->conn->get() == yours) return nest(*mine, me);
+      throw error(errc::invalid_argument,
+                  who_ +
+                      ": this thread has a transaction open on another connection; end it "
+                      "first, or write your rows through its connection()");
+    }
+    const auto status = yours ? PQtransactionStatus(yours) : PQTRANS_UNKNOWN;
+    if (!yours || PQstatus(yours) != CONNECTION_OK ||
+        (status != PQTRANS_IDLE && status != PQTRANS_INTRANS)) {
+      throw error(errc::invalid_argument,
+                  who_ +
+                      ": begin(PGconn*) needs an open connection that is idle or inside a "
+                      "transaction (not busy with a query, nor in a failed transaction: roll "
+                      "that back first)");
     }
     auto state = std::make_unique<open_transaction>();
-    state->conn = pool_.take();
-    state->conn->exec("BEGIN", "starting a transaction");
-    state->depth = 1;
-    std::lock_guard lock(open_mutex_);
-    open_.emplace(me, std::move(state));
-    return transaction(*this, me, 0);
+    state->borrowed = std::make_unique<detail::postgres::connection>(yours, texts_, who_);
+    state->conn = state->borrowed.get();
+    state->inside_yours = status == PQTRANS_INTRANS;
+    auto tx = start(me, std::move(state));
+    open_on(me).send({}, "starting a transaction");  // now: you write on it directly
+    return tx;
   }
 
   [[nodiscard]] const postgres_options& options() const noexcept { return options_; }
@@ -159,29 +184,22 @@ class postgres_store {
                                       duration dedup_window) {
     detail::check_own_transaction(tx.store_, this, who_);
     open_transaction& t = open_on(tx.owner_);
-    auto& c = *t.conn;
     if (++enqueues_ % 256 == 0) {
-      c.run(sql_.prune_dedup, detail::postgres::params().text(queue).time(now),
-            "pruning deduplication ids");
+      t.pending.emplace_back(sql_.prune_dedup, params().text(queue).time(now));
     }
     std::vector<enqueue_result> results;
     results.reserve(drafts.size());
-    // One round trip for a batch; a deduplicated send waits for its claim.
-    std::vector<std::pair<const std::string*, detail::postgres::params>> batch;
-    auto flush = [&] {
-      if (!batch.empty()) c.pipeline(batch, "sending");
-      batch.clear();
-    };
+    // Sent with the next statement that needs an answer, or the COMMIT;
+    // a deduplicated send needs its claim's.
     for (const auto& d : drafts) {
       if (!d.group.empty()) {
-        batch.emplace_back(&sql_.lock_group,
-                           detail::postgres::params().text(options_.schema + '\x1f' +
-                                                           std::string(queue) + '\x1f' + d.group));
+        t.pending.emplace_back(
+            sql_.lock_group,
+            params().text(options_.schema + '\x1f' + std::string(queue) + '\x1f' + d.group));
       }
       if (!d.deduplication_id.empty()) {
-        flush();
-        auto claimed = c.run(sql_.claim_dedup,
-                             detail::postgres::params()
+        auto claimed = t.run(sql_.claim_dedup,
+                             params()
                                  .text(queue)
                                  .text(d.deduplication_id)
                                  .time(saturating_add(now, dedup_window))
@@ -189,29 +207,19 @@ class postgres_store {
                                  .time(now),
                              "claiming a deduplication id");
         if (claimed.size() == 0) {
-          auto original =
-              c.run(sql_.dedup_id, detail::postgres::params().text(queue).text(d.deduplication_id),
-                    "reading a deduplicated message's id");
+          auto original = t.run(sql_.dedup_id, params().text(queue).text(d.deduplication_id),
+                                "reading a deduplicated message's id");
           results.push_back({original.size() > 0 ? original.text(0, 0) : d.id, true});
           continue;
         }
       }
-      batch.emplace_back(&sql_.insert, detail::postgres::params()
-                                           .text(queue)
-                                           .text(d.id)
-                                           .text(d.body)
-                                           .text(d.group)
-                                           .time(now)
-                                           .time(d.available_at));
+      t.pending.emplace_back(
+          sql_.insert, params().text(queue).text(d.id).text(d.body).text(d.group).time(now).time(
+                           d.available_at));
       results.push_back({d.id, false});
+      if (t.pending.size() >= 512) t.send({}, "sending");  // bounds what waits in memory
     }
-    const std::string q(queue);
-    if (std::find(t.touched.begin(), t.touched.end(), q) == t.touched.end()) {
-      // One NOTIFY per queue per transaction: each takes a lock at commit.
-      batch.emplace_back(&sql_.notify, detail::postgres::params().text(channel(queue)));
-      t.touched.push_back(q);
-    }
-    flush();
+    notify_in(t, queue);
     return results;
   }
 
@@ -221,100 +229,94 @@ class postgres_store {
 
   std::vector<leased_message> lease(std::string_view queue, std::size_t max, time_point now,
                                     duration visibility) {
-    auto r = on_connection([&](detail::postgres::connection& c) {
-      return c.run(sql_.lease,
-                   detail::postgres::params()
-                       .text(queue)
-                       .time(now)
-                       .time(saturating_add(now, visibility))
-                       .integer(static_cast<std::int64_t>(max)),
+    return detail::postgres::leased_rows(on_connection([&](detail::postgres::connection& c) {
+      return c.run(sql_.lease, detail::postgres::lease_params(queue, max, now, visibility),
                    "leasing");
-    });
-    std::vector<leased_message> out;
-    out.reserve(static_cast<std::size_t>(r.size()));
-    for (int i = 0; i < r.size(); ++i) {
-      out.push_back({r.integer(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3),
-                     static_cast<std::uint32_t>(r.integer(i, 4)), r.time(i, 5), r.time(i, 6),
-                     r.time(i, 7), r.integer(i, 8)});
+    }));
+  }
+
+  /// A worker's settlements and its next lease, in one transaction and one
+  /// round trip: the acks as one statement, then retries and dead letters,
+  /// then the lease.
+  settle_result settle_and_lease(std::string_view queue, std::span<const settlement> batch,
+                                 std::size_t max, time_point now, duration visibility) {
+    auto steps = detail::postgres::settle_steps(sql_, batch);
+    if (max > 0)
+      steps.emplace_back(sql_.lease, detail::postgres::lease_params(queue, max, now, visibility));
+    if (steps.empty()) return {};
+    std::vector<detail::postgres::rows> r;
+    if (open_transaction* mine = open_.find(std::this_thread::get_id())) {
+      r = mine->send(std::move(steps), "settling");
+    } else {
+      open_transaction t;
+      t.pooled = pool_.take();
+      t.conn = &*t.pooled;
+      t.pending.push_back(detail::postgres::step::plain(t.opening()));
+      try {
+        r = t.send(std::move(steps), "settling");
+        t.commit();
+      } catch (...) {
+        t.rollback();  // before the connection goes back to the pool
+        throw;
+      }
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
-    return out;
+    return detail::postgres::settled(batch, r, max > 0);
   }
 
   bool ack(std::string_view, const leased_message& m) {
-    return changed(sql_.ack, detail::postgres::params().integer(m.seq).integer(m.lease), "acking");
+    return changed(sql_.ack, params().integer(m.seq).integer(m.lease), "acking");
   }
 
   bool extend(std::string_view, const leased_message& m, time_point until) {
-    return changed(sql_.extend,
-                   detail::postgres::params().integer(m.seq).integer(m.lease).time(until),
+    return changed(sql_.extend, params().integer(m.seq).integer(m.lease).time(until),
                    "extending a lease");
   }
 
   bool retry(std::string_view, const leased_message& m, time_point available_at,
              std::string_view error) {
-    return changed(
-        sql_.retry,
-        detail::postgres::params().integer(m.seq).integer(m.lease).time(available_at).text(error),
-        "scheduling a retry");
+    return changed(sql_.retry,
+                   params().integer(m.seq).integer(m.lease).time(available_at).text(error),
+                   "scheduling a retry");
   }
 
   bool dead_letter(std::string_view, const leased_message& m, std::string_view reason,
                    time_point now) {
-    return changed(
-        sql_.dead_letter,
-        detail::postgres::params().integer(m.seq).integer(m.lease).time(now).text(reason),
-        "dead-lettering");
+    return changed(sql_.dead_letter,
+                   params().integer(m.seq).integer(m.lease).time(now).text(reason),
+                   "dead-lettering");
   }
 
   std::vector<dead_lettered_message> dead_letters(std::string_view queue, std::size_t limit) {
     auto r = on_connection([&](detail::postgres::connection& c) {
       return c.run(sql_.dead_letters,
-                   detail::postgres::params().text(queue).integer(static_cast<std::int64_t>(limit)),
+                   params().text(queue).integer(static_cast<std::int64_t>(limit)),
                    "reading dead letters");
     });
-    std::vector<dead_lettered_message> out;
-    for (int i = 0; i < r.size(); ++i) {
-      out.push_back({r.integer(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4),
-                     static_cast<std::uint32_t>(r.integer(i, 5)), r.time(i, 6), r.time(i, 7),
-                     r.time(i, 8), r.time(i, 9)});
-    }
-    return out;
+    return detail::postgres::dead_letter_rows(r);
   }
 
   std::size_t redrive(std::string_view queue, std::optional<std::int64_t> which, time_point now) {
-    detail::postgres::params p;
-    p.text(queue);
-    (void)(which ? p.integer(*which) : p.null());
-    p.time(now);
+    auto p = params().text(queue);
+    (void)(which ? p.integer(*which) : p.null()).time(now);
     auto tx = begin();
-    auto moved = open_on(tx.owner_).conn->run(sql_.redrive, p, "redriving").affected();
-    if (moved > 0) notify_in(tx, queue);
+    auto& t = open_on(tx.owner_);
+    auto moved = t.run(sql_.redrive, std::move(p), "redriving").affected();
+    if (moved > 0) notify_in(t, queue);
     tx.commit();
     return static_cast<std::size_t>(moved);
   }
 
   std::size_t purge_dead_letters(std::string_view queue) {
     return static_cast<std::size_t>(on_connection([&](detail::postgres::connection& c) {
-      return c.run(sql_.purge, detail::postgres::params().text(queue), "purging dead letters")
-          .affected();
+      return c.run(sql_.purge, params().text(queue), "purging dead letters").affected();
     }));
   }
 
   queue_stats stats(std::string_view queue, time_point now) {
     auto r = on_connection([&](detail::postgres::connection& c) {
-      return c.run(sql_.stats, detail::postgres::params().text(queue).time(now), "reading stats");
+      return c.run(sql_.stats, params().text(queue).time(now), "reading stats");
     });
-    queue_stats s;
-    if (r.size() == 1) {
-      s.dead_lettered = static_cast<std::size_t>(r.integer(0, 0));
-      s.in_flight = static_cast<std::size_t>(r.integer(0, 1));
-      s.delayed = static_cast<std::size_t>(r.integer(0, 2));
-      s.depth = static_cast<std::size_t>(r.integer(0, 3));
-      if (!r.null(0, 4)) s.oldest_age = now - r.time(0, 4);
-      if (!r.null(0, 5)) s.lag = now - r.time(0, 5);
-    }
-    return s;
+    return detail::postgres::stats_row(r, now);
   }
 
   /// The NOTIFY channel of a queue: payload-free, one per queue and schema.
@@ -323,26 +325,32 @@ class postgres_store {
   }
 
  private:
-  struct open_transaction {
-    detail::postgres::pool::lease conn;
-    std::size_t depth = 0;
-    std::vector<std::string> touched;  // queues sent to: NOTIFY sent, wake at commit
-  };
+  using open_transaction = detail::postgres::open_transaction;
+  using params = detail::postgres::params;
 
   std::unique_ptr<detail::postgres::connection> open() {
     auto c = std::make_unique<detail::postgres::connection>(conninfo_, who_);
-    c->exec("SET statement_timeout = " + std::to_string(options_.statement_timeout.count()) +
-                "; SET lock_timeout = " + std::to_string(options_.lock_timeout.count()) +
-                "; SET client_min_messages = warning; SET application_name = " +
-                detail::postgres::quote_literal(options_.application_name),
-            "configuring the connection");
+    c->exec(detail::postgres::session_settings(options_), "configuring the connection");
     if (migrated_) sql_.prepare(*c, schema_);
     return c;
   }
 
+  transaction start(std::thread::id me, std::unique_ptr<open_transaction> state) {
+    state->pending.push_back(detail::postgres::step::plain(state->opening()));
+    state->depth = 1;
+    open_.add(me, std::move(state));
+    return transaction(*this, me, 0);
+  }
+
+  transaction nest(open_transaction& t, std::thread::id me) {
+    t.pending.push_back(
+        detail::postgres::step::plain("SAVEPOINT herald_" + std::to_string(t.depth)));
+    return transaction(*this, me, t.depth++);
+  }
+
   // The open transaction of `owner`; it must exist.
   open_transaction& open_on(std::thread::id owner) {
-    if (open_transaction* t = find_open(owner)) return *t;
+    if (open_transaction* t = open_.find(owner)) return *t;
     throw error(errc::invalid_argument,
                 who_ +
                     ": the transaction has already ended, or is used from a thread other "
@@ -353,70 +361,62 @@ class postgres_store {
   // it), else on a pooled connection as a statement of its own.
   template <class Work>
   auto on_connection(Work&& work) -> decltype(work(std::declval<detail::postgres::connection&>())) {
-    if (open_transaction* mine = find_open(std::this_thread::get_id())) return work(*mine->conn);
+    if (open_transaction* mine = open_.find(std::this_thread::get_id())) {
+      mine->send({}, "sending");
+      return work(*mine->conn);
+    }
     auto c = pool_.take();
     return work(*c);
   }
 
-  bool changed(const std::string& statement, const detail::postgres::params& p,
-               std::string_view doing) {
+  bool changed(const std::string& statement, const params& p, std::string_view doing) {
     return on_connection([&](detail::postgres::connection& c) {
              return c.run(statement, p, doing).affected();
            }) == 1;
   }
 
-  void notify_in(transaction& tx, std::string_view queue) {
-    auto& t = open_on(tx.owner_);
+  // One NOTIFY per queue per transaction: each takes a lock at commit.
+  void notify_in(open_transaction& t, std::string_view queue) {
     const std::string q(queue);
     if (std::find(t.touched.begin(), t.touched.end(), q) != t.touched.end()) return;
-    t.conn->run(sql_.notify, detail::postgres::params().text(channel(queue)), "notifying");
+    t.pending.emplace_back(sql_.notify, params().text(channel(queue)));
     t.touched.push_back(q);
   }
 
   // Ends `owner`'s transaction at `level` and those begun inside it. A
   // failed COMMIT leaves it open, so that the destructor rolls it back.
   void end(std::thread::id owner, std::size_t level, bool commit) {
-    open_transaction* t = find_open(owner);
+    open_transaction* t = open_.find(owner);
     if (!t || level >= t->depth) return;  // an outer one ended it
-    const std::string savepoint = "herald_" + std::to_string(level);
     if (level > 0) {
+      const std::string savepoint = "herald_" + std::to_string(level);
       if (commit) {
-        t->conn->exec("RELEASE " + savepoint, "committing a nested transaction");
+        t->pending.push_back(detail::postgres::step::plain("RELEASE " + savepoint));
       } else {
+        // A failure of what was pending is what the savepoint undoes; a
+        // broken connection fails the outer COMMIT too.
+        try {
+          t->send({}, "sending");
+        } catch (const store_error&) {
+        }
         try {
           t->conn->exec("ROLLBACK TO " + savepoint + "; RELEASE " + savepoint,
                         "rolling back a nested transaction");
         } catch (const store_error&) {
-          // The connection broke: the outer transaction cannot commit either.
         }
       }
       t->depth = level;
       return;
     }
-    if (commit) t->conn->exec("COMMIT", "committing");
-    if (!commit) {
-      try {
-        t->conn->exec("ROLLBACK", "rolling back");
-      } catch (const store_error&) {
-        // A broken connection rolled it back; the pool closes it.
-      }
+    if (commit) {
+      t->commit();
+    } else {
+      t->rollback();
     }
-    std::unique_ptr<open_transaction> state;
-    {
-      std::lock_guard lock(open_mutex_);
-      auto it = open_.find(owner);
-      state = std::move(it->second);
-      open_.erase(it);
-    }
+    auto state = open_.remove(owner);
     if (commit) {
       for (const auto& q : state->touched) arrivals_.notify(q);
     }
-  }
-
-  open_transaction* find_open(std::thread::id owner) {
-    std::lock_guard lock(open_mutex_);
-    auto it = open_.find(owner);
-    return it == open_.end() ? nullptr : it->second.get();
   }
 
   // Creates or migrates the schema (detail/migrate.hpp), then prepares the
@@ -425,6 +425,7 @@ class postgres_store {
     auto c = pool_.take();
     detail::postgres::migrate(*c, options_.schema, schema_, who_);
     sql_.prepare(*c, schema_);
+    for (auto& [name, text] : sql_.sql(schema_)) texts_.emplace(std::move(name), std::move(text));
     migrated_ = true;
   }
 
@@ -433,10 +434,10 @@ class postgres_store {
   std::string who_;
   std::string schema_;  // quoted
   detail::postgres::queue_statements sql_;
-  bool migrated_ = false;  // set once, before the store is shared
+  detail::postgres::statement_texts texts_;  // for the users' connections
+  bool migrated_ = false;                    // set once, before the store is shared
   detail::postgres::pool pool_;
-  std::mutex open_mutex_;  // open_ holds pooled connections: it goes first
-  std::unordered_map<std::thread::id, std::unique_ptr<open_transaction>> open_;
+  detail::postgres::transaction_table open_;  // holds pooled connections: it goes first
   std::atomic<std::uint64_t> enqueues_{0};
   arrival_signal arrivals_;
   std::optional<std::uint64_t> collector_;

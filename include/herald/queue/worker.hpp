@@ -119,7 +119,7 @@ class worker {
     } else {
       for (std::size_t i = 0; i < leased.size(); ++i) outcomes[i] = c.call(leased[i]);
     }
-    std::vector<detail::settlement> batch;
+    std::vector<settlement> batch;
     batch.reserve(leased.size());
     for (std::size_t i = 0; i < leased.size(); ++i) {
       batch.push_back(c.decide(std::move(leased[i]), std::move(*outcomes[i]), now));

@@ -51,6 +51,21 @@ struct leased_message {
   std::int64_t lease = 0;
 };
 
+/// What becomes of one leased message: a worker settles them in batches.
+struct settlement {
+  enum kind { ack, retry, dead_letter };
+  leased_message message;  ///< its seq and lease token name it (the body may be dropped)
+  kind what = ack;
+  time_point at;  ///< retry: when it is due again; dead letter: when
+  std::string reason;
+};
+
+/// What a store's settle_and_lease did.
+struct settle_result {
+  std::vector<char> held;  ///< held[i]: batch[i] still held its lease, and was settled
+  std::vector<leased_message> leased;
+};
+
 /// A message in a queue's dead-letter queue.
 struct dead_lettered_message {
   std::int64_t seq = 0;
@@ -148,6 +163,15 @@ concept batches_settlements = requires {
   requires S::batch_settlements;
 };
 
+// Optional: a store that settles a batch and leases the next in one
+// transaction by itself (PostgreSQL: one round trip).
+template <class S>
+concept settles_and_leases = requires(S& s, std::string_view queue,
+                                      std::span<const settlement> batch, std::size_t n,
+                                      time_point now, duration visibility) {
+  { s.settle_and_lease(queue, batch, n, now, visibility) } -> std::same_as<settle_result>;
+};
+
 }  // namespace detail::store_member
 
 /// Durable point-to-point messages, with leases. All times come from the
@@ -171,8 +195,13 @@ concept batches_settlements = requires {
 ///   own connections (PostgreSQL). No call deadlocks its own thread.
 ///
 /// Optional members: `herald::arrival_signal& arrivals()` (sends wake idle
-/// workers at once) and `static constexpr bool batch_settlements = true`
-/// (a worker settles many messages and leases the next in one transaction).
+/// workers at once); `static constexpr bool batch_settlements = true` (a
+/// worker settles many messages and leases the next in one transaction of
+/// the store, by calling ack, retry, dead_letter and lease inside it); and
+/// `herald::settle_result settle_and_lease(std::string_view queue,
+/// std::span<const herald::settlement>, std::size_t max, time_point now,
+/// duration visibility)`, which does all of that itself, atomically: it
+/// writes nothing and throws herald::store_error if any of it fails.
 template <class S>
 concept queue_store = std::same_as<typename S::queue_store_concept, queue_store_tag> &&
     detail::store_member::begin<S> && detail::store_member::commit<S> &&

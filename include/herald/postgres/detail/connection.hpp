@@ -3,14 +3,15 @@
 
 #include <libpq-fe.h>
 
-#include <chrono>       // times as nanoseconds
-#include <cstdint>      // integers
-#include <cstdlib>      // strtoll
-#include <memory>       // result ownership
-#include <string>       // text
-#include <string_view>  // SQL
-#include <utility>      // std::exchange
-#include <vector>       // parameters of a batch
+#include <chrono>         // times as nanoseconds
+#include <cstdint>        // integers
+#include <cstdlib>        // strtoll
+#include <memory>         // result ownership
+#include <string>         // text
+#include <string_view>    // SQL
+#include <unordered_map>  // statement texts, on a borrowed connection
+#include <utility>        // std::exchange
+#include <vector>         // parameters of a batch
 
 #include "herald/clock.hpp"
 #include "herald/error.hpp"
@@ -80,15 +81,43 @@ class rows {
   [[nodiscard]] std::int64_t affected() const {
     return std::strtoll(PQcmdTuples(r_.get()), nullptr, 10);
   }
+  // The command tag: "COMMIT", or "ROLLBACK" for a COMMIT of a failed transaction.
+  [[nodiscard]] std::string_view command() const { return PQcmdStatus(r_.get()); }
 
  private:
   result_ptr r_;
 };
 
+// One statement of a pipeline: a prepared statement by name, or plain SQL
+// without parameters (BEGIN, COMMIT, SAVEPOINT).
+struct step {
+  const std::string* prepared = nullptr;
+  std::string sql;
+  params values;
+
+  step(const std::string& name, params p) : prepared(&name), values(std::move(p)) {}
+  static step plain(std::string text) {
+    step s;
+    s.sql = std::move(text);
+    return s;
+  }
+
+ private:
+  step() = default;
+};
+
+// The SQL of each prepared statement by name: a borrowed connection sends
+// the text, since herald cannot know what the user prepared or discarded.
+using statement_texts = std::unordered_map<std::string, std::string>;
+
 // One connection, its prepared statements, and what it was doing when it
 // failed. Not thread-safe: the pool hands it to one caller at a time.
 class connection {
  public:
+  // The user's connection, never closed here; statements go as text.
+  connection(PGconn* borrowed, const statement_texts& texts, std::string_view who)
+      : who_(who), conn_(borrowed), texts_(&texts) {}
+
   connection(const std::string& conninfo, std::string_view who) : who_(who) {
     conn_ = PQconnectdb(conninfo.c_str());
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
@@ -107,7 +136,9 @@ class connection {
   }
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
-  ~connection() { PQfinish(conn_); }
+  ~connection() {
+    if (!texts_) PQfinish(conn_);
+  }
 
   [[nodiscard]] PGconn* get() const noexcept { return conn_; }
   // False once the server went away: the pool then opens a new one.
@@ -119,27 +150,41 @@ class connection {
   }
 
   void prepare(const std::string& name, const std::string& sql) {
+    if (texts_) return;
     check(result_ptr(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr)), "preparing " + name);
   }
 
   rows run(const std::string& name, const params& p, std::string_view doing) {
     auto v = p.values();
+    if (texts_) {
+      return check(result_ptr(PQexecParams(conn_, texts_->at(name).c_str(), p.size(), nullptr,
+                                           v.data(), nullptr, nullptr, 0)),
+                   doing);
+    }
     return check(
         result_ptr(PQexecPrepared(conn_, name.c_str(), p.size(), v.data(), nullptr, nullptr, 0)),
         doing);
   }
 
-  // Runs each statement in one pipeline (one round trip for all) and
-  // returns their results in order; the first failure throws after the
-  // pipeline is drained, so that the connection stays usable.
-  std::vector<rows> pipeline(const std::vector<std::pair<const std::string*, params>>& batch,
-                             std::string_view doing) {
+  // Runs each step in one pipeline (one round trip for all) and returns
+  // their results in order; the first failure throws after the pipeline is
+  // drained, so that the connection stays usable (a transaction it was in
+  // is then aborted: roll it back).
+  std::vector<rows> pipeline(const std::vector<step>& steps, std::string_view doing) {
     if (PQenterPipelineMode(conn_) != 1) fail(nullptr, doing);
     std::vector<result_ptr> results;
     bool sent = true;
-    for (const auto& [name, p] : batch) {
-      auto v = p.values();
-      if (PQsendQueryPrepared(conn_, name->c_str(), p.size(), v.data(), nullptr, nullptr, 0) != 1) {
+    for (const auto& s : steps) {
+      auto v = s.values.values();
+      const int n = s.values.size();
+      const int ok =
+          !s.prepared
+              ? PQsendQueryParams(conn_, s.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)
+          : texts_
+              ? PQsendQueryParams(conn_, texts_->at(*s.prepared).c_str(), n, nullptr, v.data(),
+                                  nullptr, nullptr, 0)
+              : PQsendQueryPrepared(conn_, s.prepared->c_str(), n, v.data(), nullptr, nullptr, 0);
+      if (ok != 1) {
         sent = false;
         break;
       }
@@ -169,7 +214,7 @@ class connection {
       }
     }
     PQexitPipelineMode(conn_);
-    if (failure || !sent || results.size() != batch.size()) fail(failure.get(), doing);
+    if (failure || !sent || results.size() != steps.size()) fail(failure.get(), doing);
     std::vector<rows> out;
     out.reserve(results.size());
     for (auto& r : results) out.emplace_back(std::move(r));
@@ -213,6 +258,7 @@ class connection {
 
   std::string who_;
   PGconn* conn_ = nullptr;
+  const statement_texts* texts_ = nullptr;  // set: borrowed, statements go as text
 };
 
 }  // namespace herald::detail::postgres

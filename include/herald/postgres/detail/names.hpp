@@ -8,6 +8,8 @@
 #include <string>       // results
 #include <string_view>  // inputs
 
+#include "herald/postgres/postgres_options.hpp"
+
 namespace herald::detail::postgres {
 
 // "name" with its quotes doubled: any schema name is safe in SQL text.
@@ -52,6 +54,14 @@ inline std::string with_connect_timeout(const std::string& conninfo, std::chrono
   const std::string value = "connect_timeout=" + std::to_string(t.count());
   if (conninfo.find("://") == std::string::npos) return conninfo + " " + value;
   return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") + value;
+}
+
+// What the store sets on each connection it opens (never on a user's).
+inline std::string session_settings(const postgres_options& o) {
+  return "SET statement_timeout = " + std::to_string(o.statement_timeout.count()) +
+         "; SET lock_timeout = " + std::to_string(o.lock_timeout.count()) +
+         "; SET client_min_messages = warning; SET application_name = " +
+         quote_literal(o.application_name);
 }
 
 }  // namespace herald::detail::postgres

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <cstddef>      // counts
+#include <cstdint>      // limits
+#include <span>         // a worker's batch
 #include <string>       // names and SQL
 #include <string_view>  // the schema
 #include <utility>      // pairs
@@ -8,6 +11,7 @@
 
 #include "herald/postgres/detail/connection.hpp"
 #include "herald/postgres/detail/schema.hpp"
+#include "herald/store/queue_store.hpp"
 
 namespace herald::detail::postgres {
 
@@ -19,7 +23,7 @@ struct queue_statements {
   const std::string insert = "herald_insert", lock_group = "herald_lock_group",
                     claim_dedup = "herald_claim_dedup", dedup_id = "herald_dedup_id",
                     prune_dedup = "herald_prune_dedup", lease = "herald_lease", ack = "herald_ack",
-                    extend = "herald_extend", retry = "herald_retry",
+                    ack_many = "herald_ack_many", extend = "herald_extend", retry = "herald_retry",
                     dead_letter = "herald_dead_letter", dead_letters = "herald_dead_letters",
                     redrive = "herald_redrive", purge = "herald_purge", stats = "herald_stats",
                     notify = "herald_notify", oldest_transaction = "herald_oldest_transaction";
@@ -66,6 +70,11 @@ struct queue_statements {
             "last_attempt_at = $2 FROM c WHERE q.seq = c.seq RETURNING q.seq, q.id, q.body, "
             "q.grp, q.attempts, q.enqueued_at, q.first_attempt_at, q.lease_until, q.lease")},
         {ack, in("DELETE FROM {s}.queue WHERE seq = $1 AND lease = $2 AND NOT dead")},
+        // A worker's batch: arrays of seqs and their lease tokens, in one
+        // statement; the seqs returned are the ones still held.
+        {ack_many, in("DELETE FROM {s}.queue q USING unnest($1::bigint[], $2::bigint[]) "
+                      "AS a(seq, lease) WHERE q.seq = a.seq AND q.lease = a.lease AND NOT q.dead "
+                      "RETURNING q.seq")},
         // Never shorter: see memory_store::extend.
         {extend, in("UPDATE {s}.queue SET lease_until = greatest(lease_until, $3) "
                     "WHERE seq = $1 AND lease = $2 AND NOT dead")},
@@ -108,5 +117,34 @@ struct queue_statements {
     for (const auto& [name, text] : sql(schema)) c.prepare(name, text);
   }
 };
+
+inline params lease_params(std::string_view queue, std::size_t max, time_point now,
+                           duration visibility) {
+  return params()
+      .text(queue)
+      .time(now)
+      .time(saturating_add(now, visibility))
+      .integer(static_cast<std::int64_t>(max));
+}
+
+// The steps that settle a worker's batch: its retries and dead letters one
+// by one, then its acks in one statement.
+inline std::vector<step> settle_steps(const queue_statements& sql,
+                                      std::span<const settlement> batch) {
+  std::vector<step> steps;
+  std::string seqs, leases;
+  for (const auto& s : batch) {
+    const auto& m = s.message;
+    if (s.what == settlement::ack) {
+      seqs += (seqs.empty() ? "{" : ",") + std::to_string(m.seq);
+      leases += (leases.empty() ? "{" : ",") + std::to_string(m.lease);
+    } else {
+      steps.emplace_back(s.what == settlement::retry ? sql.retry : sql.dead_letter,
+                         params().integer(m.seq).integer(m.lease).time(s.at).text(s.reason));
+    }
+  }
+  if (!seqs.empty()) steps.emplace_back(sql.ack_many, params().text(seqs + "}").text(leases + "}"));
+  return steps;
+}
 
 }  // namespace herald::detail::postgres

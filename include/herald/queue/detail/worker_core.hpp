@@ -44,15 +44,6 @@ struct handled_frame : dispatch_frame {
   const attributes* handled;
 };
 
-// What became of one handled message; the leasing loop writes it to the store.
-struct settlement {
-  enum kind { ack, retry, dead_letter };
-  leased_message message;  // its body dropped once handled
-  kind what = ack;
-  time_point at;  // retry: when it is due again; dead letter: when
-  std::string reason;
-};
-
 // How a handler call ended, before the time and the retry policy decide.
 struct handler_outcome {
   enum kind { done, failed, permanent, undecodable, overdue };
@@ -220,20 +211,22 @@ struct worker_core : std::enable_shared_from_this<worker_core<T, Store>> {
                                                time_point now) {
     std::vector<char> held(batch.size(), 0);
     std::vector<leased_message> leased;
-    auto work = [&] {
-      for (std::size_t i = 0; i < batch.size(); ++i) held[i] = apply(batch[i]) ? 1 : 0;
-      if (n > 0) leased = store().lease(name, n, now, options.visibility_timeout);
-    };
-    if constexpr (store_member::batches_settlements<Store>) {
-      if (batch.size() + (n > 0 ? 1 : 0) > 1) {
+    if constexpr (store_member::settles_and_leases<Store>) {
+      auto r = store().settle_and_lease(name, batch, n, now, options.visibility_timeout);
+      held = std::move(r.held);
+      leased = std::move(r.leased);
+    } else {
+      auto work = [&] {
+        for (std::size_t i = 0; i < batch.size(); ++i) held[i] = apply(batch[i]) ? 1 : 0;
+        if (n > 0) leased = store().lease(name, n, now, options.visibility_timeout);
+      };
+      if (store_member::batches_settlements<Store> && batch.size() + (n > 0 ? 1 : 0) > 1) {
         auto tx = store().begin();
         work();
         tx.commit();
       } else {
         work();
       }
-    } else {
-      work();
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (!held[i]) lost(batch[i].message);

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+// The PostgreSQL store's transactions: on the user's own connection, with
+// sends that reach the server only at commit, and a worker's batch settled
+// in one round trip.
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <herald/postgres/postgres_store.hpp>
+#include <herald/queue/queue.hpp>
+#include <herald/testing/manual_clock.hpp>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "support/postgres_connection.hpp"
+#include "support/postgres_server.hpp"
+#include "support/queue_fixtures.hpp"
+
+using namespace std::chrono_literals;
+using herald_test::job;
+
+namespace {
+
+struct fixture {
+  herald_test::postgres_schema schema;
+  herald::postgres_store store{schema.url(), options()};
+  herald::manual_clock clock;
+  herald::queue<job, herald::postgres_store> jobs{store, "jobs", {.clock = clock}};
+  herald_test::postgres_connection mine, other;  // the application's, and another process's
+
+  fixture() { mine.scalar("CREATE TABLE " + schema.name() + ".orders (id integer)"); }
+  herald::postgres_options options() const {
+    herald::postgres_options o;
+    o.schema = schema.name();
+    o.lock_timeout = 200ms;
+    return o;
+  }
+  // Another session holds the group's send lock: a send's turn never comes.
+  void hold_group_lock() {
+    other.scalar("BEGIN");
+    other.scalar("SELECT pg_advisory_xact_lock(hashtextextended('" + schema.name() +
+                 "\x1fjobs\x1fg', 0))");
+  }
+  std::string orders() { return other.scalar("SELECT count(*) FROM " + schema.name() + ".orders"); }
+  void order(PGconn* c) {
+    PGresult* r = PQexec(c, ("INSERT INTO " + schema.name() + ".orders VALUES (1)").c_str());
+    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+  }
+};
+
+herald::send_options grouped() {
+  herald::send_options o;
+  o.group = "g";
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "postgres store: a transaction on the user's idle connection commits or rolls back "
+    "with the user's rows",
+    "[queue][postgres]") {
+  fixture f;
+  {
+    auto tx = f.store.begin(f.mine.get());
+    f.order(f.mine.get());
+    f.jobs.send(tx, job{1, ""});
+  }  // rolled back
+  CHECK(f.orders() == "0");
+  CHECK(f.jobs.stats().depth == 0);
+  CHECK(PQtransactionStatus(f.mine.get()) == PQTRANS_IDLE);
+  {
+    auto tx = f.store.begin(f.mine.get());
+    f.jobs.send(tx, job{2, ""});
+    f.order(tx.connection());
+    tx.commit();
+  }
+  CHECK(f.orders() == "1");
+  CHECK(f.jobs.stats().depth == 1);
+  // herald prepared nothing on the user's session.
+  CHECK(f.mine.scalar("SELECT count(*) FROM pg_prepared_statements") == "0");
+}
+
+TEST_CASE(
+    "postgres store: inside the user's own transaction, herald's commit waits for the "
+    "user's",
+    "[queue][postgres]") {
+  fixture f;
+  f.mine.scalar("BEGIN");
+  f.order(f.mine.get());
+  {
+    auto tx = f.store.begin(f.mine.get());
+    f.jobs.send(tx, job{1, ""});
+    tx.commit();  // a savepoint released: nothing is durable yet
+  }
+  CHECK(f.jobs.stats().depth == 0);
+  {
+    auto tx = f.store.begin(f.mine.get());
+    f.jobs.send(tx, job{2, ""});
+  }  // only this send is undone
+  CHECK(PQtransactionStatus(f.mine.get()) == PQTRANS_INTRANS);
+  f.mine.scalar("COMMIT");
+  CHECK(f.orders() == "1");
+  auto leased = f.store.lease("jobs", 10, f.clock.now(), 30s);
+  REQUIRE(leased.size() == 1);
+  CHECK(herald::decode<job>(leased[0].body).data.n == 1);
+}
+
+TEST_CASE("postgres store: begin(PGconn*) refuses a connection it cannot join, saying why",
+          "[queue][postgres]") {
+  fixture f;
+  f.mine.scalar("BEGIN");
+  REQUIRE_FALSE(f.mine.try_exec("SELECT no_such_column FROM pg_class"));
+  CHECK_THROWS_WITH(f.store.begin(f.mine.get()), Catch::Contains("failed transaction") &&
+                                                     Catch::Contains("roll that back first"));
+  f.mine.scalar("ROLLBACK");
+  CHECK_THROWS_WITH(f.store.begin(nullptr), Catch::Contains("needs an open connection"));
+  auto tx = f.store.begin();
+  CHECK_THROWS_WITH(f.store.begin(f.mine.get()),
+                    Catch::Contains("has a transaction open on another connection"));
+}
+
+TEST_CASE(
+    "postgres store: a send that fails on the server is reported by commit(), and "
+    "nothing is written",
+    "[queue][postgres]") {
+  fixture f;
+  f.hold_group_lock();
+  {
+    auto tx = f.store.begin();
+    f.order(tx.connection());
+    f.jobs.send(tx, job{1, ""}, grouped());  // kept until the commit
+    try {
+      tx.commit();
+      FAIL("the commit should have failed");
+    } catch (const herald::store_error& e) {
+      CHECK(e.code() == herald::errc::storage_busy);
+      CHECK_THAT(e.what(), Catch::Contains("lock_timeout"));
+    }
+  }
+  f.other.scalar("ROLLBACK");
+  CHECK(f.orders() == "0");
+  CHECK(f.jobs.stats().depth == 0);
+}
+
+TEST_CASE(
+    "postgres store: a commit after one of the caller's statements failed throws: "
+    "PostgreSQL rolled it back",
+    "[queue][postgres]") {
+  fixture f;
+  auto tx = f.store.begin();
+  f.jobs.send(tx, job{1, ""});
+  PGresult* r = PQexec(tx.connection(), "SELECT no_such_column FROM pg_class");
+  CHECK(PQresultStatus(r) == PGRES_FATAL_ERROR);
+  PQclear(r);
+  CHECK_THROWS_WITH(tx.commit(), Catch::Contains("rolled it back"));
+  CHECK(f.jobs.stats().depth == 0);
+}
+
+TEST_CASE("postgres store: a nested transaction whose send failed rolls back alone",
+          "[queue][postgres]") {
+  fixture f;
+  f.hold_group_lock();
+  auto outer = f.store.begin();
+  f.jobs.send(outer, job{1, ""});
+  {
+    auto inner = f.store.begin();
+    f.jobs.send(inner, job{2, ""}, grouped());
+  }  // rolled back: the failed lock wait is undone with it
+  f.other.scalar("ROLLBACK");
+  outer.commit();
+  auto leased = f.store.lease("jobs", 10, f.clock.now(), 30s);
+  REQUIRE(leased.size() == 1);
+  CHECK(herald::decode<job>(leased[0].body).data.n == 1);
+}
+
+TEST_CASE(
+    "postgres store: a worker's batch settles in one transaction, and a stale lease is "
+    "refused without harm to the rest",
+    "[queue][postgres]") {
+  fixture f;
+  for (int n = 1; n <= 4; ++n) f.jobs.send(job{n, ""});
+  auto first = f.store.lease("jobs", 3, f.clock.now(), 10s);
+  REQUIRE(first.size() == 3);
+  f.clock.advance(11s);  // the third's lease expires, and another worker takes it
+  auto stolen = f.store.lease("jobs", 1, f.clock.now(), 30s);
+  REQUIRE(stolen.size() == 1);
+  REQUIRE(stolen[0].seq == first[0].seq);  // the oldest expired first
+  std::vector<herald::settlement> batch{
+      {first[0], herald::settlement::ack, f.clock.now(), {}},  // stale: the other holds it
+      {first[1], herald::settlement::retry, f.clock.now() + 1h, "try later"},
+      {first[2], herald::settlement::dead_letter, f.clock.now(), "poison"},
+  };
+  // The leases of first[1] and first[2] expired too, but nobody took them: still theirs.
+  auto r = f.store.settle_and_lease("jobs", batch, 5, f.clock.now(), 30s);
+  CHECK(r.held == std::vector<char>{0, 1, 1});
+  REQUIRE(r.leased.size() == 1);  // the fourth; the first is held, the second delayed
+  CHECK(herald::decode<job>(r.leased[0].body).data.n == 4);
+  auto rest = f.store.settle_and_lease(
+      "jobs",
+      std::vector<herald::settlement>{{stolen[0], herald::settlement::ack, f.clock.now(), {}},
+                                      {r.leased[0], herald::settlement::ack, f.clock.now(), {}}},
+      0, f.clock.now(), 30s);
+  CHECK(rest.held == std::vector<char>{1, 1});
+  const auto s = f.jobs.stats();
+  CHECK(s.depth == 0);
+  CHECK(s.delayed == 1);
+  CHECK(s.dead_lettered == 1);
+  CHECK(s.in_flight == 0);
+}
