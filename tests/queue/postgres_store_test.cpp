@@ -143,9 +143,12 @@ TEST_CASE("postgres store: a lost connection fails one call as transient, and th
   herald::queue<job, herald::postgres_store> jobs(store, "jobs", {.clock = clock});
   jobs.send(job{1, ""});
   raw_connection raw;
-  CHECK(raw.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
-                   "application_name = '" +
-                   s.name() + "'") == "1");
+  // The pool's one connection, and the one that notifies other processes if it is open yet.
+  const auto ended = raw.scalar(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+      "WHERE application_name = '" +
+      s.name() + "'");
+  CHECK((ended == "1" || ended == "2"));
   bool failed_transient = false;
   try {
     jobs.send(job{2, ""});

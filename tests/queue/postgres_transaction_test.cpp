@@ -7,6 +7,7 @@
 #include <chrono>
 #include <herald/postgres/postgres_store.hpp>
 #include <herald/queue/queue.hpp>
+#include <herald/queue/worker.hpp>
 #include <herald/testing/manual_clock.hpp>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "support/postgres_connection.hpp"
 #include "support/postgres_server.hpp"
 #include "support/queue_fixtures.hpp"
+#include "support/signal_box.hpp"
 
 using namespace std::chrono_literals;
 using herald_test::job;
@@ -208,4 +210,30 @@ TEST_CASE(
   CHECK(s.delayed == 1);
   CHECK(s.dead_lettered == 1);
   CHECK(s.in_flight == 0);
+}
+
+TEST_CASE(
+    "postgres store: a send inside the user's own transaction wakes other processes' "
+    "workers at the user's COMMIT",
+    "[queue][postgres][threads]") {
+  fixture f;
+  herald::postgres_options o;
+  o.schema = f.schema.name();
+  herald::postgres_store there(f.schema.url(), o);  // another process's store, listening
+  herald::queue<job, herald::postgres_store> theirs(there, "jobs");
+  herald_test::signal_box handled;
+  herald::worker_options options;
+  options.poll_interval = 1h;  // only a notification can wake it in time
+  herald::worker w(
+      theirs, [&](const job&) { handled.bump(); }, options);
+  w.start();
+  f.mine.scalar("BEGIN");
+  {
+    auto tx = f.store.begin(f.mine.get());
+    f.jobs.send(tx, job{1, ""});
+    tx.commit();
+  }
+  f.mine.scalar("COMMIT");
+  REQUIRE(handled.wait_for_count(1));
+  CHECK(w.stop().in_time);
 }

@@ -22,6 +22,7 @@
 #include "herald/postgres/detail/listener.hpp"
 #include "herald/postgres/detail/migrate.hpp"
 #include "herald/postgres/detail/names.hpp"
+#include "herald/postgres/detail/notifier.hpp"
 #include "herald/postgres/detail/oldest_transaction.hpp"
 #include "herald/postgres/detail/open_transaction.hpp"
 #include "herald/postgres/detail/pool.hpp"
@@ -181,16 +182,14 @@ class postgres_store {
 
   std::vector<enqueue_result> enqueue(transaction& tx, std::string_view queue,
                                       std::span<const queue_message_draft> drafts, time_point now,
-                                      duration dedup_window) {
+                                      duration window) {
     detail::check_own_transaction(tx.store_, this, who_);
     open_transaction& t = open_on(tx.owner_);
     if (++enqueues_ % 256 == 0) {
       t.pending.emplace_back(sql_.prune_dedup, params().text(queue).time(now));
     }
     std::vector<enqueue_result> results;
-    results.reserve(drafts.size());
-    // Sent with the next statement that needs an answer, or the COMMIT;
-    // a deduplicated send needs its claim's.
+    // Sent with the next statement that needs an answer (a deduplication claim), or the COMMIT.
     for (const auto& d : drafts) {
       if (!d.group.empty()) {
         t.pending.emplace_back(
@@ -198,14 +197,9 @@ class postgres_store {
             params().text(options_.schema + '\x1f' + std::string(queue) + '\x1f' + d.group));
       }
       if (!d.deduplication_id.empty()) {
-        auto claimed = t.run(sql_.claim_dedup,
-                             params()
-                                 .text(queue)
-                                 .text(d.deduplication_id)
-                                 .time(saturating_add(now, dedup_window))
-                                 .text(d.id)
-                                 .time(now),
-                             "claiming a deduplication id");
+        auto claimed =
+            t.run(sql_.claim_dedup, detail::postgres::claim_params(queue, d, now, window),
+                  "claiming a deduplication id");
         if (claimed.size() == 0) {
           auto original = t.run(sql_.dedup_id, params().text(queue).text(d.deduplication_id),
                                 "reading a deduplicated message's id");
@@ -328,10 +322,10 @@ class postgres_store {
   using open_transaction = detail::postgres::open_transaction;
   using params = detail::postgres::params;
 
-  std::unique_ptr<detail::postgres::connection> open() {
+  std::unique_ptr<detail::postgres::connection> open(bool prepared = true) {
     auto c = std::make_unique<detail::postgres::connection>(conninfo_, who_);
     c->exec(detail::postgres::session_settings(options_), "configuring the connection");
-    if (migrated_) sql_.prepare(*c, schema_);
+    if (migrated_ && prepared) sql_.prepare(*c, schema_);
     return c;
   }
 
@@ -375,11 +369,12 @@ class postgres_store {
            }) == 1;
   }
 
-  // One NOTIFY per queue per transaction: each takes a lock at commit.
+  // Other processes hear of the queue after the commit (detail/notifier.hpp),
+  // or, in a transaction of the user's, at the user's COMMIT: a NOTIFY in it.
   void notify_in(open_transaction& t, std::string_view queue) {
     const std::string q(queue);
     if (std::find(t.touched.begin(), t.touched.end(), q) != t.touched.end()) return;
-    t.pending.emplace_back(sql_.notify, params().text(channel(queue)));
+    if (t.inside_yours) t.pending.emplace_back(sql_.notify, params().text(channel(queue)));
     t.touched.push_back(q);
   }
 
@@ -414,8 +409,9 @@ class postgres_store {
       t->rollback();
     }
     auto state = open_.remove(owner);
-    if (commit) {
-      for (const auto& q : state->touched) arrivals_.notify(q);
+    for (const auto& q : commit ? state->touched : std::vector<std::string>{}) {
+      arrivals_.notify(q);
+      if (!state->inside_yours) notifier_.post(q);
     }
   }
 
@@ -441,6 +437,10 @@ class postgres_store {
   std::atomic<std::uint64_t> enqueues_{0};
   arrival_signal arrivals_;
   std::optional<std::uint64_t> collector_;
+  detail::postgres::notifier notifier_{
+      {[this] { return open(false); }, [this](std::string_view q) { return channel(q); }},
+      options_.failures,
+      options_.schema};
   std::unique_ptr<detail::postgres::listener> listener_;  // uses all of the above
 };
 

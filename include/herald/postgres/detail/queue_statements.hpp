@@ -127,6 +127,17 @@ inline params lease_params(std::string_view queue, std::size_t max, time_point n
       .integer(static_cast<std::int64_t>(max));
 }
 
+// A draft's claim of its deduplication id, for `window` from `now`.
+inline params claim_params(std::string_view queue, const queue_message_draft& d, time_point now,
+                           duration window) {
+  return params()
+      .text(queue)
+      .text(d.deduplication_id)
+      .time(saturating_add(now, window))
+      .text(d.id)
+      .time(now);
+}
+
 // The steps that settle a worker's batch: its retries and dead letters one
 // by one, then its acks in one statement.
 inline std::vector<step> settle_steps(const queue_statements& sql,
