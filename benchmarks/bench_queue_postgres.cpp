@@ -94,6 +94,15 @@ void worker_throughput(benchmark::State& state) {
                                   workload_size());
 }
 
+// Four handlers and 500 messages leased ahead: what a user tunes for
+// throughput (the peers' comparison, benchmarks/peers/run-postgres).
+void worker_prefetch(benchmark::State& state) {
+  bench_schema schema("prefetch");
+  herald::postgres_store store(server(), schema.options());
+  herald_bench::worker_throughput(state, store, 4, nullptr, workload_size(),
+                                  static_cast<std::size_t>(state.range(0)));
+}
+
 // --- raw libpq: the same statements by hand -----------------------------
 
 // One connection with herald's insert, lease and delete prepared on the
@@ -258,6 +267,11 @@ void BM_baseline_pg_roundtrip(benchmark::State& state) {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }
+  benchmark::RegisterBenchmark("BM_worker_prefetch/postgres/4", worker_prefetch)
+      ->Arg(100)
+      ->Arg(500)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_baseline_pg_send", BM_baseline_pg_send)->UseRealTime();
   benchmark::RegisterBenchmark("BM_baseline_pg_send_batch", BM_baseline_pg_send_batch)
       ->Arg(100)

@@ -14,6 +14,7 @@
 #include <herald/queue/worker.hpp>
 #include <herald/runtime/metrics.hpp>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -34,12 +35,13 @@ inline std::int64_t now_ns() {
       .count();
 }
 
-// A started worker with `concurrency`, a no-op handler, and 20,000 messages
+// A started worker with `concurrency` (and `prefetch`), a no-op handler, and 20,000 messages
 // sent beforehand (not timed): the time until all are acked (stop() flushes
 // the last settlements).
 template <class Store>
 void worker_throughput(benchmark::State& state, Store& store, std::size_t concurrency,
-                       herald::metrics_registry* metrics = nullptr, int messages = 20'000) {
+                       herald::metrics_registry* metrics = nullptr, int messages = 20'000,
+                       std::optional<std::size_t> prefetch = std::nullopt) {
   herald::queue<resized, Store> q(store, "images");
   std::vector<resized> chunk(1000);
   std::mutex mutex;
@@ -54,6 +56,7 @@ void worker_throughput(benchmark::State& state, Store& store, std::size_t concur
     handled = 0;
     herald::worker_options options;
     options.concurrency = concurrency;
+    options.prefetch = prefetch;
     options.metrics = metrics;
     herald::worker w(
         q,

@@ -237,3 +237,30 @@ TEST_CASE(
   REQUIRE(handled.wait_for_count(1));
   CHECK(w.stop().in_time);
 }
+
+TEST_CASE("postgres store: a batch goes in as one statement, in order, whatever its text holds",
+          "[queue][postgres]") {
+  fixture f;
+  const std::vector<std::string> texts{"plain",    "a \"quoted\" word", "back\\slash\\",
+                                       "{braces}", "comma, and space",  "NULL",
+                                       "",         "ünïcödé ✓",         "new\nline"};
+  std::vector<job> batch;
+  for (std::size_t i = 0; i < texts.size(); ++i)
+    batch.push_back(job{static_cast<int>(i), texts[i]});
+  f.jobs.send_batch(batch);
+  auto leased = f.store.lease("jobs", 100, f.clock.now(), 30s);
+  REQUIRE(leased.size() == texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    auto m = herald::decode<job>(leased[i].body);
+    CHECK(m.data.n == static_cast<int>(i));
+    CHECK(m.data.group == texts[i]);
+    CHECK(leased[i].id == m.id);
+  }
+  herald::send_options odd;
+  odd.group = "g \"x\" \\ ,{}";
+  f.jobs.send_batch(batch, odd);
+  auto head = f.store.lease("jobs", 100, f.clock.now(), 30s);
+  REQUIRE(head.size() == 1);  // one of a group at a time
+  CHECK(head[0].group == odd.group);
+  CHECK(herald::decode<job>(head[0].body).data.n == 0);
+}

@@ -189,13 +189,13 @@ class postgres_store {
       t.pending.emplace_back(sql_.prune_dedup, params().text(queue).time(now));
     }
     std::vector<enqueue_result> results;
-    // Sent with the next statement that needs an answer (a deduplication claim), or the COMMIT.
+    // Sent with the next statement that needs an answer (a deduplication
+    // claim), or the COMMIT.
+    for (auto& lock : detail::postgres::group_locks(sql_, options_.schema, queue, drafts)) {
+      t.pending.push_back(std::move(lock));
+    }
+    detail::postgres::insert_rows rows;
     for (const auto& d : drafts) {
-      if (!d.group.empty()) {
-        t.pending.emplace_back(
-            sql_.lock_group,
-            params().text(options_.schema + '\x1f' + std::string(queue) + '\x1f' + d.group));
-      }
       if (!d.deduplication_id.empty()) {
         auto claimed =
             t.run(sql_.claim_dedup, detail::postgres::claim_params(queue, d, now, window),
@@ -207,12 +207,10 @@ class postgres_store {
           continue;
         }
       }
-      t.pending.emplace_back(
-          sql_.insert, params().text(queue).text(d.id).text(d.body).text(d.group).time(now).time(
-                           d.available_at));
+      rows.add(d);
       results.push_back({d.id, false});
-      if (t.pending.size() >= 512) t.send({}, "sending");  // bounds what waits in memory
     }
+    if (rows.size() > 0) t.pending.push_back(rows.statement(sql_, queue, now));
     notify_in(t, queue);
     return results;
   }

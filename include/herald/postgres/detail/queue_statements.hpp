@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>    // groups in order
 #include <cstddef>      // counts
 #include <cstdint>      // limits
 #include <span>         // a worker's batch
@@ -23,7 +24,8 @@ struct queue_statements {
   const std::string insert = "herald_insert", lock_group = "herald_lock_group",
                     claim_dedup = "herald_claim_dedup", dedup_id = "herald_dedup_id",
                     prune_dedup = "herald_prune_dedup", lease = "herald_lease", ack = "herald_ack",
-                    ack_many = "herald_ack_many", extend = "herald_extend", retry = "herald_retry",
+                    ack_many = "herald_ack_many", insert_many = "herald_insert_many",
+                    extend = "herald_extend", retry = "herald_retry",
                     dead_letter = "herald_dead_letter", dead_letters = "herald_dead_letters",
                     redrive = "herald_redrive", purge = "herald_purge", stats = "herald_stats",
                     notify = "herald_notify", oldest_transaction = "herald_oldest_transaction";
@@ -33,6 +35,12 @@ struct queue_statements {
     return {
         {insert, in("INSERT INTO {s}.queue (queue, id, body, grp, enqueued_at, available_at) "
                     "VALUES ($1, $2, $3, $4, $5, $6)")},
+        // A batch as arrays, in one statement; rows get their seqs in send order.
+        {insert_many,
+         in("INSERT INTO {s}.queue (queue, id, body, grp, enqueued_at, available_at) "
+            "SELECT $1, u.id, u.body, u.grp, $2, u.available_at FROM unnest($3::text[], "
+            "$4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS u(id, body, grp, "
+            "available_at, n) ORDER BY u.n")},
         // Sends to one group take turns, so that their order is the order
         // they commit in: a later commit never gets the smaller seq.
         {lock_group, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"},
@@ -50,7 +58,8 @@ struct queue_statements {
         // Candidates are the ready ungrouped messages and the head of each
         // group (a loose index scan: one probe per group), never the
         // messages behind a head. Rows another worker is leasing are
-        // skipped, not waited for; the oldest of both kinds go first.
+        // skipped, not waited for; the oldest of both kinds go first. One
+        // token serves the whole batch: it is checked with the seq.
         {lease,
          in("WITH RECURSIVE heads(grp, seq) AS ((SELECT g.grp, g.seq FROM {s}.queue g "
             "WHERE g.queue = $1 AND NOT g.dead AND g.grp <> '' ORDER BY g.grp, g.seq LIMIT 1) "
@@ -65,7 +74,7 @@ struct queue_statements {
             "LIMIT $4 FOR UPDATE SKIP LOCKED), "
             "c AS (SELECT seq FROM (SELECT seq FROM u UNION ALL SELECT seq FROM hd) x "
             "ORDER BY seq LIMIT $4) "
-            "UPDATE {s}.queue q SET lease = nextval('{s}.lease_token'), lease_until = $3, "
+            "UPDATE {s}.queue q SET lease = (SELECT nextval('{s}.lease_token')), lease_until = $3, "
             "attempts = q.attempts + 1, first_attempt_at = coalesce(q.first_attempt_at, $2), "
             "last_attempt_at = $2 FROM c WHERE q.seq = c.seq RETURNING q.seq, q.id, q.body, "
             "q.grp, q.attempts, q.enqueued_at, q.first_attempt_at, q.lease_until, q.lease")},
@@ -137,6 +146,74 @@ inline params claim_params(std::string_view queue, const queue_message_draft& d,
       .text(d.id)
       .time(now);
 }
+
+// Sends to a group take turns, so that their order is their commit order:
+// each group of a send is locked once, in name order, so that two batches
+// never wait for each other.
+inline std::vector<step> group_locks(const queue_statements& sql, std::string_view schema,
+                                     std::string_view queue,
+                                     std::span<const queue_message_draft> drafts) {
+  std::vector<std::string_view> groups;
+  for (const auto& d : drafts) {
+    if (!d.group.empty()) groups.push_back(d.group);
+  }
+  std::sort(groups.begin(), groups.end());
+  groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+  std::vector<step> locks;
+  for (auto g : groups) {
+    std::string key(schema);
+    key.append(1, '\x1f').append(queue).append(1, '\x1f').append(g);
+    locks.emplace_back(sql.lock_group, params().text(key));
+  }
+  return locks;
+}
+
+// The drafts of a send, as one insert statement.
+class insert_rows {
+ public:
+  void add(const queue_message_draft& d) {
+    if (count_++ == 0) first_ = &d;
+    append(ids_, d.id);
+    append(bodies_, d.body);
+    append(groups_, d.group);
+    times_ += (times_.empty() ? "{" : ",") + std::to_string(nanos(d.available_at));
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return count_; }
+
+  [[nodiscard]] step statement(const queue_statements& sql, std::string_view queue,
+                               time_point now) const {
+    if (count_ == 1) {
+      return {sql.insert, params()
+                              .text(queue)
+                              .text(first_->id)
+                              .text(first_->body)
+                              .text(first_->group)
+                              .time(now)
+                              .time(first_->available_at)};
+    }
+    return {sql.insert_many, params()
+                                 .text(queue)
+                                 .time(now)
+                                 .text(ids_ + "}")
+                                 .text(bodies_ + "}")
+                                 .text(groups_ + "}")
+                                 .text(times_ + "}")};
+  }
+
+ private:
+  // An element of an array literal: quoted, with its quotes and backslashes escaped.
+  static void append(std::string& array, std::string_view v) {
+    array += array.empty() ? "{\"" : ",\"";
+    for (char c : v) {
+      if (c == '"' || c == '\\') array += '\\';
+      array += c;
+    }
+    array += '"';
+  }
+  const queue_message_draft* first_ = nullptr;
+  std::size_t count_ = 0;
+  std::string ids_, bodies_, groups_, times_;
+};
 
 // The steps that settle a worker's batch: its retries and dead letters one
 // by one, then its acks in one statement.
