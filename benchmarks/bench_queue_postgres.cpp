@@ -94,7 +94,7 @@ void worker_throughput(benchmark::State& state) {
                                   workload_size());
 }
 
-// Four handlers and 500 messages leased ahead: what a user tunes for
+// Four handlers and `range(0)` messages leased ahead: what a user tunes for
 // throughput (the peers' comparison, benchmarks/peers/run-postgres).
 void worker_prefetch(benchmark::State& state) {
   bench_schema schema("prefetch");
@@ -270,6 +270,7 @@ void BM_baseline_pg_roundtrip(benchmark::State& state) {
   benchmark::RegisterBenchmark("BM_worker_prefetch/postgres/4", worker_prefetch)
       ->Arg(100)
       ->Arg(500)
+      ->Arg(2000)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_baseline_pg_send", BM_baseline_pg_send)->UseRealTime();
