@@ -155,6 +155,25 @@ TEST_CASE("anything-but: values, lists, and its prefix, suffix, ignore-case and 
       {R"({"s":[{"anything-but":{"wildcard":"*.tmp"}}]})", R"({"s":"x.txt"})", true},
       {R"({"s":[{"anything-but":"a"}]})", R"({"s":["a","b"]})", true},  // any element
       {R"({"s":[{"anything-but":"a"}]})", R"({"s":["a"]})", false},
+      // Lists of prefixes and suffixes: none of them may fit.
+      {R"({"r":[{"anything-but":{"prefix":["us-","eu-"]}}]})", R"({"r":"eu-west-1"})", false},
+      {R"({"r":[{"anything-but":{"prefix":["us-","eu-"]}}]})", R"({"r":"ap-south-1"})", true},
+      {R"({"f":[{"anything-but":{"suffix":[".png",".jpg"]}}]})", R"({"f":"a.jpg"})", false},
+      {R"({"f":[{"anything-but":{"suffix":[".png",".jpg"]}}]})", R"({"f":"a.gif"})", true},
+      // A value of another type than the operand is none of the excluded values
+      // (event-ruler: only an equal value of the same type excludes).
+      {R"({"s":[{"anything-but":"a"}]})", R"({"s":null})", true},
+      {R"({"s":[{"anything-but":"a"}]})", R"({"s":true})", true},
+      {R"({"x":[{"anything-but":[1,2]}]})", R"({"x":"1"})", true},
+      {R"({"x":[{"anything-but":[1,2]}]})", R"({"x":null})", true},
+      {R"({"s":[{"anything-but":{"prefix":"init"}}]})", R"({"s":null})", true},
+      {R"({"s":[{"anything-but":{"prefix":"init"}}]})", R"({"s":7})", true},
+      {R"({"s":[{"anything-but":{"suffix":".tmp"}}]})", R"({"s":false})", true},
+      {R"({"s":[{"anything-but":{"equals-ignore-case":"off"}}]})", R"({"s":null})", true},
+      {R"({"s":[{"anything-but":{"wildcard":"*.tmp"}}]})", R"({"s":3.5})", true},
+      // Still a value is needed: a missing field or an object is no value.
+      {R"({"s":[{"anything-but":{"prefix":"init"}}]})", R"({})", false},
+      {R"({"s":[{"anything-but":{"prefix":"init"}}]})", R"({"s":{"t":"x"}})", false},
   });
 }
 
@@ -259,6 +278,21 @@ TEST_CASE("invalid patterns are refused at parse time, naming the path", "[routi
       {R"({"a":[{"anything-but":{"numeric":[">",1]}}]})", "a[0].anything-but.numeric",
        "cannot hold 'numeric'"},
       {R"({"a":[{"anything-but":{"prefix":1}}]})", "a[0].anything-but.prefix", "takes a string"},
+      {R"({"a":[{"anything-but":{"prefix":""}}]})", "a[0].anything-but.prefix", "may not be empty"},
+      {R"({"a":[{"anything-but":{"suffix":["x",""]}}]})", "a[0].anything-but.suffix[1]",
+       "may not be empty"},
+      {R"({"a":[{"anything-but":{"suffix":[]}}]})", "a[0].anything-but.suffix",
+       "non-empty array of strings"},
+      {R"({"a":[{"anything-but":{"prefix":["x",2]}}]})", "a[0].anything-but.prefix[1]",
+       "takes a string"},
+      {R"({"a":[{"anything-but":{"equals-ignore-case":[null]}}]})",
+       "a[0].anything-but.equals-ignore-case[0]", "takes a string"},
+      {R"({"a":[{"anything-but":[null]}]})", "a[0].anything-but[0]",
+       "only strings or only numbers"},
+      {R"({"a":[{"anything-but":{"anything-but":"x"}}]})", "a[0].anything-but.anything-but",
+       "cannot hold 'anything-but'"},
+      {R"({"a":[{"anything-but":{"prefix":"x","suffix":"y"}}]})", "a[0].anything-but",
+       "anything-but takes"},
       {R"({"a":[{"anything-but":{"wildcard":"**"}}]})", "a[0].anything-but.wildcard",
        "consecutive"},
       {R"({"a":[{"numeric":[]}]})", "a[0].numeric", "numeric takes"},

@@ -81,18 +81,29 @@ inline bool matches_value(const matcher& m, const nlohmann::json& v) noexcept {
         }
       }
       return true;
+    // As event-ruler's: a value of another type than the operand is not
+    // one of the excluded values, so every anything-but matches it
+    // (numbers, booleans and null against strings, strings against numbers).
     case op::anything_but_prefix:
-      return s && !std::string_view(*s).starts_with(m.text);
+      if (!s) return true;
+      for (const auto& t : m.texts) {
+        if (std::string_view(*s).starts_with(t)) return false;
+      }
+      return true;
     case op::anything_but_suffix:
-      return s && !std::string_view(*s).ends_with(m.text);
+      if (!s) return true;
+      for (const auto& t : m.texts) {
+        if (std::string_view(*s).ends_with(t)) return false;
+      }
+      return true;
     case op::anything_but_equals_ignore_case:
-      if (!s) return false;
+      if (!s) return true;
       for (const auto& t : m.texts) {
         if (equal_ignore_case(*s, t)) return false;
       }
       return true;
     case op::anything_but_wildcard:
-      if (!s) return false;
+      if (!s) return true;
       for (const auto& w : m.wildcards) {
         if (w.matches(*s)) return false;
       }

@@ -162,12 +162,16 @@ inline void parse_anything_but(matcher& m, const nlohmann::json& v, const std::s
   const std::string& name = only.key();
   const nlohmann::json& operand = only.value();
   std::string inner = member_path(path, name);
-  if (name == "prefix") {
-    m.kind = op::anything_but_prefix;
-    m.text = need_string(operand, inner, "prefix");
-  } else if (name == "suffix") {
-    m.kind = op::anything_but_suffix;
-    m.text = need_string(operand, inner, "suffix");
+  if (name == "prefix" || name == "suffix") {
+    m.kind = name == "prefix" ? op::anything_but_prefix : op::anything_but_suffix;
+    m.texts = string_list(operand, inner, name, budget);
+    for (std::size_t i = 0; i < m.texts.size(); ++i) {
+      // An empty affix is in every string: the pattern could match no string at all.
+      if (m.texts[i].empty()) {
+        fail(operand.is_array() ? element_path(inner, i) : inner,
+             "anything-but " + name + " may not be empty: every string has it");
+      }
+    }
   } else if (name == "equals-ignore-case") {
     m.kind = op::anything_but_equals_ignore_case;
     for (auto& s : string_list(operand, inner, "equals-ignore-case", budget))
