@@ -177,6 +177,30 @@ TEST_CASE("anything-but: values, lists, and its prefix, suffix, ignore-case and 
   });
 }
 
+TEST_CASE("dotted keys are the paths they spell, in patterns and in events (event-ruler)",
+          "[routing]") {
+  check_cases({
+      {R"({"detail":{"state.status":["running"]}})", R"({"detail":{"state":{"status":"running"}}})",
+       true},
+      {R"({"detail":{"state":{"status":["running"]}}})", R"({"detail":{"state.status":"running"}})",
+       true},
+      {R"({"detail.state.status":["running"]})", R"({"detail":{"state.status":"running"}})", true},
+      {R"({"detail.state.status":["running"]})", R"({"detail.state":{"status":"running"}})", true},
+      {R"({"detail.state.status":["running"]})", R"({"detail.state.status":"stopped"})", false},
+      {R"({"detail.state.status":["running"]})", R"({"detail":{"state":"running"}})", false},
+      {R"({"detail.state.status":["running"]})", R"({"detail.statex.status":"running"})", false},
+      // A dotted and a nested key through one object share it: in an array,
+      // one element must hold both.
+      {R"({"a.b":["x"],"a":{"c":["y"]}})", R"({"a":[{"b":"x","c":"y"}]})", true},
+      {R"({"a.b":["x"],"a":{"c":["y"]}})", R"({"a":[{"b":"x"},{"c":"y"}]})", false},
+      {R"({"a.b":["x"],"a":{"c":["y"]}})", R"({"a.b":"x","a":{"c":"y"}})", true},
+      // Both spellings at once in an event: both values are there.
+      {R"({"a":{"b":["x"]}})", R"({"a":{"b":"y"},"a.b":"x"})", true},
+      {R"({"a.b":[{"exists":false}]})", R"({"a":{"c":1}})", true},
+      {R"({"a.b":[{"exists":false}]})", R"({"a.b":1})", false},
+  });
+}
+
 TEST_CASE("numeric ranges", "[routing]") {
   check_cases({
       {R"({"c":[{"numeric":[">",0,"<=",5]}]})", R"({"c":5})", true},

@@ -30,7 +30,17 @@ class generator {
                                    : leaf_value("n");
       if (chance(30))
         data["tags"] = nlohmann::json::array({leaf_value("room"), leaf_value("type")});
-      e["data"] = data;
+      if (chance(30)) {  // spelled with dotted keys, some or all of it
+        for (auto& [key, value] : data.items()) {
+          if (chance(70)) e["data." + key] = value;
+        }
+        for (const char* key : {"room", "level", "tags"}) {
+          if (e.contains(std::string("data.") + key)) data.erase(key);
+        }
+        if (!data.empty()) e["data"] = data;
+      } else {
+        e["data"] = data;
+      }
     }
     return e;
   }
@@ -46,8 +56,13 @@ class generator {
     }
     if (chance(40)) {
       nlohmann::json data = nlohmann::json::object();
-      data[chance(50) ? "room" : "level"] = leaf_pattern(chance(50) ? "room" : "n");
-      p["data"] = data;
+      const char* key = chance(50) ? "room" : "level";
+      data[key] = leaf_pattern(chance(50) ? "room" : "n");
+      if (chance(30)) {
+        p[std::string("data.") + key] = data[key];  // the same path, dotted
+      } else {
+        p["data"] = data;
+      }
       ++fields;
     }
     if (chance(20)) {
@@ -148,6 +163,21 @@ TEST_CASE("indexed values are found inside arrays and nested objects, and 5 equa
         std::vector<int>{2});
   CHECK(rules.match(nlohmann::json::parse(R"({"flag":true,"gone":null})")) ==
         std::vector<int>{3, 4});
+}
+
+TEST_CASE("rule_set finds indexed values under dotted keys, as matching does",
+          "[routing][rule_set]") {
+  herald::rule_set<int> rules;
+  rules.add(pattern(R"({"data":{"state":{"status":["running"]}}})"), 1);
+  rules.add(pattern(R"({"data.state.status":["running"]})"), 2);
+  for (const char* event :
+       {R"({"data":{"state":{"status":"running"}}})", R"({"data.state.status":"running"})",
+        R"({"data":{"state.status":"running"}})", R"({"data.state":{"status":"running"}})"}) {
+    INFO(event);
+    CHECK(rules.match(nlohmann::json::parse(event)) == std::vector<int>{1, 2});
+  }
+  CHECK(rules.match(nlohmann::json::parse(R"({"data.state.statusx":"running"})")).empty());
+  CHECK(rules.match(nlohmann::json::parse(R"({"data.state.status.x":"running"})")).empty());
 }
 
 TEST_CASE("rule_set answers exactly as matching each pattern alone (property)",

@@ -347,6 +347,21 @@ class rule_set {
     if (!v.is_object()) return;
     auto it = v.find(path[depth]);
     if (it != v.end()) visit_values(*it, path, depth + 1, visit, nesting);
+    // Keys with dots spell paths, as in matching: "a.b" is a then b.
+    const auto& members = v.get_ref<const nlohmann::json::object_t&>();
+    for (auto m = members.lower_bound(path[depth]);
+         m != members.end() && std::string_view(m->first).starts_with(path[depth]); ++m) {
+      std::string_view key(m->first);
+      std::size_t at = depth;
+      while (at < path.size() && key.starts_with(path[at])) {
+        key.remove_prefix(path[at].size());
+        ++at;
+        if (key.empty()) break;
+        if (key.front() != '.') break;
+        key.remove_prefix(1);
+      }
+      if (key.empty() && at > depth + 1) visit_values(m->second, path, at, visit, nesting);
+    }
   }
 
   std::vector<std::optional<rule>> rules_;

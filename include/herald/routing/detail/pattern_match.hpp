@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// Matching a parsed pattern against an event's JSON: no allocation, bounded recursion.
+// Matching a parsed pattern against an event's JSON: bounded recursion, and
+// no allocation unless the event spells a path with dotted keys.
 
 #include <cmath>              // numeric comparisons
 #include <cstddef>            // nesting
 #include <nlohmann/json.hpp>  // events are JSON
+#include <optional>           // an object spelled with dotted keys
 #include <string>             // lowercase copies
 #include <string_view>        // matching without copies
 #include <vector>             // alternatives
@@ -183,6 +185,37 @@ inline bool matches_nested(const node& n, const nlohmann::json* v, std::size_t n
   return matches_node(n, v);
 }
 
+// An event key with dots spells a path, as in event-ruler, which joins
+// nested keys with dots: beside `object[f.name]`, members "name.rest" are
+// its members "rest". Nothing is built unless the event has such a key.
+inline std::optional<nlohmann::json> with_dotted_members(const nlohmann::json& object,
+                                                         const field& f,
+                                                         const nlohmann::json* direct) {
+  const auto& members = object.get_ref<const nlohmann::json::object_t&>();
+  auto it = members.lower_bound(f.dotted);
+  if (it == members.end() || !std::string_view(it->first).starts_with(f.dotted)) {
+    return std::nullopt;
+  }
+  nlohmann::json merged = direct && direct->is_object() ? *direct : nlohmann::json::object();
+  for (; it != members.end() && std::string_view(it->first).starts_with(f.dotted); ++it) {
+    std::string rest = it->first.substr(f.dotted.size());
+    auto found = merged.find(rest);
+    if (found == merged.end()) {
+      merged.emplace(std::move(rest), it->second);
+    } else if (found->is_object() && it->second.is_object()) {
+      found->update(it->second, true);
+    } else {
+      *found = nlohmann::json::array({*found, it->second});  // both values are there
+    }
+  }
+  if (direct && direct->is_array()) {  // an array of objects: one more element
+    nlohmann::json elements = *direct;
+    elements.push_back(std::move(merged));
+    return elements;
+  }
+  return merged;
+}
+
 inline bool matches_node(const node& n, const nlohmann::json* object) {
   const bool is_object = object && object->is_object();
   for (const auto& f : n.fields) {
@@ -191,7 +224,14 @@ inline bool matches_node(const node& n, const nlohmann::json* object) {
       auto it = object->find(f.name);
       if (it != object->end()) v = &*it;
     }
-    bool ok = f.nested.empty() ? matches_leaf(f, v) : matches_nested(f.nested.front(), v);
+    bool ok = false;
+    if (f.nested.empty()) {
+      ok = matches_leaf(f, v);
+    } else if (auto merged = is_object ? with_dotted_members(*object, f, v) : std::nullopt) {
+      ok = matches_nested(f.nested.front(), &*merged);
+    } else {
+      ok = matches_nested(f.nested.front(), v);
+    }
     if (!ok) return false;
   }
   for (const auto& alternatives : n.any_of) {

@@ -290,6 +290,22 @@ inline matcher parse_matcher(const nlohmann::json& v, const std::string& path,
   return m;
 }
 
+// Two keys that spell paths through one object ({"a.b": …, "a": {"c": …}})
+// share its node, so that in an array both must hold in one element.
+inline void add_field(node& n, field f) {
+  if (!f.nested.empty()) {
+    for (auto& existing : n.fields) {
+      if (existing.name != f.name || existing.nested.empty()) continue;
+      auto& into = existing.nested.front();
+      auto& from = f.nested.front();
+      for (auto& g : from.fields) add_field(into, std::move(g));
+      for (auto& alternatives : from.any_of) into.any_of.push_back(std::move(alternatives));
+      return;
+    }
+  }
+  n.fields.push_back(std::move(f));
+}
+
 inline node parse_node(const nlohmann::json& object, const std::string& path, parse_budget& budget,
                        std::size_t depth = 1) {
   if (depth > max_depth) {
@@ -314,8 +330,16 @@ inline node parse_node(const nlohmann::json& object, const std::string& path, pa
       continue;
     }
     field f;
-    f.name = name;
-    if (value.is_object()) {
+    // A key with dots is the path it spells, as in event-ruler, which
+    // joins nested keys with dots: {"a.b": [...]} is {"a": {"b": [...]}}.
+    const auto dot = name.find('.');
+    f.name = name.substr(0, dot);
+    f.dotted = f.name + '.';
+    if (dot != std::string::npos) {
+      nlohmann::json rest = nlohmann::json::object();
+      rest[name.substr(dot + 1)] = value;
+      f.nested.push_back(parse_node(rest, here, budget, depth + 1));
+    } else if (value.is_object()) {
       f.nested.push_back(parse_node(value, here, budget, depth + 1));
     } else if (value.is_array()) {
       if (value.empty()) fail(here, "an array of values to match may not be empty");
@@ -327,7 +351,7 @@ inline node parse_node(const nlohmann::json& object, const std::string& path, pa
       fail(here, std::string("must be an array of values to match or an object of fields, got ") +
                      value.type_name());
     }
-    n.fields.push_back(std::move(f));
+    add_field(n, std::move(f));
   }
   return n;
 }

@@ -84,6 +84,7 @@ struct node;
 
 struct field {
   std::string name;
+  std::string dotted;         // name + ".": an event key that spells a path on from here
   std::vector<matcher> leaf;  // alternatives (OR); empty when nested
   std::vector<node> nested;   // one node when the pattern nests an object here
 };
