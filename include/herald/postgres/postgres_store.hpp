@@ -266,15 +266,13 @@ class postgres_store {
 
   bool retry(std::string_view, const leased_message& m, time_point available_at,
              std::string_view error) {
-    return changed(sql_.retry,
-                   params().integer(m.seq).integer(m.lease).time(available_at).text(error),
+    return changed(sql_.retry, detail::postgres::settle_params(m, available_at, error),
                    "scheduling a retry");
   }
 
   bool dead_letter(std::string_view, const leased_message& m, std::string_view reason,
                    time_point now) {
-    return changed(sql_.dead_letter,
-                   params().integer(m.seq).integer(m.lease).time(now).text(reason),
+    return changed(sql_.dead_letter, detail::postgres::settle_params(m, now, reason),
                    "dead-lettering");
   }
 

@@ -349,9 +349,12 @@ class rule_set {
     if (it != v.end()) visit_values(*it, path, depth + 1, visit, nesting);
     // Keys with dots spell paths, as in matching: "a.b" is a then b.
     const auto& members = v.get_ref<const nlohmann::json::object_t&>();
-    for (auto m = members.lower_bound(path[depth]);
-         m != members.end() && std::string_view(m->first).starts_with(path[depth]); ++m) {
+    const std::string& name = path[depth];
+    for (auto m = members.lower_bound(name);
+         m != members.end() && std::string_view(m->first).starts_with(name); ++m) {
       std::string_view key(m->first);
+      // Sorted: past "name." come keys like "namespace", never a dotted one.
+      if (key.size() > name.size() && key[name.size()] > '.') break;
       std::size_t at = depth;
       while (at < path.size() && key.starts_with(path[at])) {
         key.remove_prefix(path[at].size());

@@ -168,70 +168,81 @@ inline std::vector<step> group_locks(const queue_statements& sql, std::string_vi
   return locks;
 }
 
-// The drafts of a send, as one insert statement.
+// PostgreSQL array literals, built element by element: "{a,b}".
+class array_literal {
+ public:
+  void add(std::int64_t v) { text_ += (text_.empty() ? "{" : ",") + std::to_string(v); }
+  // Quoted, with its quotes and backslashes escaped.
+  void add(std::string_view v) {
+    text_ += text_.empty() ? "{\"" : ",\"";
+    for (char c : v) {
+      if (c == '"' || c == '\\') text_ += '\\';
+      text_ += c;
+    }
+    text_ += '"';
+  }
+  [[nodiscard]] bool empty() const noexcept { return text_.empty(); }
+  [[nodiscard]] std::string str() const { return text_.empty() ? "{}" : text_ + "}"; }
+
+ private:
+  std::string text_;
+};
+
+// The drafts of a send, as one insert statement: a single row as plain
+// values, a batch as arrays (built only then).
 class insert_rows {
  public:
-  void add(const queue_message_draft& d) {
-    if (count_++ == 0) first_ = &d;
-    append(ids_, d.id);
-    append(bodies_, d.body);
-    append(groups_, d.group);
-    times_ += (times_.empty() ? "{" : ",") + std::to_string(nanos(d.available_at));
-  }
-  [[nodiscard]] std::size_t size() const noexcept { return count_; }
+  void add(const queue_message_draft& d) { drafts_.push_back(&d); }
+  [[nodiscard]] std::size_t size() const noexcept { return drafts_.size(); }
 
   [[nodiscard]] step statement(const queue_statements& sql, std::string_view queue,
                                time_point now) const {
-    if (count_ == 1) {
-      return {sql.insert, params()
-                              .text(queue)
-                              .text(first_->id)
-                              .text(first_->body)
-                              .text(first_->group)
-                              .time(now)
-                              .time(first_->available_at)};
+    if (drafts_.size() == 1) {
+      const auto& d = *drafts_.front();
+      return {sql.insert, params().text(queue).text(d.id).text(d.body).text(d.group).time(now).time(
+                              d.available_at)};
+    }
+    array_literal ids, bodies, groups, times;
+    for (const auto* d : drafts_) {
+      ids.add(d->id);
+      bodies.add(d->body);
+      groups.add(d->group);
+      times.add(nanos(d->available_at));
     }
     return {sql.insert_many, params()
                                  .text(queue)
                                  .time(now)
-                                 .text(ids_ + "}")
-                                 .text(bodies_ + "}")
-                                 .text(groups_ + "}")
-                                 .text(times_ + "}")};
+                                 .text(ids.str())
+                                 .text(bodies.str())
+                                 .text(groups.str())
+                                 .text(times.str())};
   }
 
  private:
-  // An element of an array literal: quoted, with its quotes and backslashes escaped.
-  static void append(std::string& array, std::string_view v) {
-    array += array.empty() ? "{\"" : ",\"";
-    for (char c : v) {
-      if (c == '"' || c == '\\') array += '\\';
-      array += c;
-    }
-    array += '"';
-  }
-  const queue_message_draft* first_ = nullptr;
-  std::size_t count_ = 0;
-  std::string ids_, bodies_, groups_, times_;
+  std::vector<const queue_message_draft*> drafts_;
 };
+
+// The parameters of the retry and dead_letter statements for `m`.
+inline params settle_params(const leased_message& m, time_point at, std::string_view text) {
+  return params().integer(m.seq).integer(m.lease).time(at).text(text);
+}
 
 // The steps that settle a worker's batch: its retries and dead letters one
 // by one, then its acks in one statement.
 inline std::vector<step> settle_steps(const queue_statements& sql,
                                       std::span<const settlement> batch) {
   std::vector<step> steps;
-  std::string seqs, leases;
+  array_literal seqs, leases;
   for (const auto& s : batch) {
-    const auto& m = s.message;
     if (s.what == settlement::ack) {
-      seqs += (seqs.empty() ? "{" : ",") + std::to_string(m.seq);
-      leases += (leases.empty() ? "{" : ",") + std::to_string(m.lease);
+      seqs.add(s.message.seq);
+      leases.add(s.message.lease);
     } else {
       steps.emplace_back(s.what == settlement::retry ? sql.retry : sql.dead_letter,
-                         params().integer(m.seq).integer(m.lease).time(s.at).text(s.reason));
+                         settle_params(s.message, s.at, s.reason));
     }
   }
-  if (!seqs.empty()) steps.emplace_back(sql.ack_many, params().text(seqs + "}").text(leases + "}"));
+  if (!seqs.empty()) steps.emplace_back(sql.ack_many, params().text(seqs.str()).text(leases.str()));
   return steps;
 }
 
