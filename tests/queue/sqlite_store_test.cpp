@@ -91,11 +91,12 @@ TEST_CASE("sqlite store: a version 1 file is migrated and keeps its messages", "
     herald::queue<job, herald::sqlite_store> jobs(store, "jobs");
     jobs.send(job{7, ""});
   }
-  {  // what version 1 had: no deduplication table, no group index
+  {  // what version 1 had: no deduplication table, no group index, no outbox or inbox
     raw_connection old(db.path());
     old.exec(
-        "DROP TABLE herald_dedup; DROP INDEX herald_queue_groups; "
-        "UPDATE herald_schema SET version = 1");
+        "DROP TABLE herald_dedup; DROP INDEX herald_queue_groups; DROP TABLE herald_outbox; "
+        "DROP TABLE herald_outbox_partitions; DROP TABLE herald_outbox_relays; "
+        "DROP TABLE herald_inbox; UPDATE herald_schema SET version = 1");
   }
   herald::sqlite_store store(db.path());
   CHECK(raw_connection(db.path()).scalar("SELECT version FROM herald_schema") ==

@@ -33,7 +33,7 @@ namespace herald {
 class sqlite_store {
  public:
   using queue_store_concept = queue_store_tag;
-  static constexpr std::int64_t schema_version = 2;
+  static constexpr std::int64_t schema_version = 3;
   /// A commit costs more than the statements in it: settle and lease together.
   static constexpr bool batch_settlements = true;
 
@@ -135,6 +135,7 @@ class sqlite_store {
   [[nodiscard]] transaction begin() { return transaction(*this); }
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  [[nodiscard]] const sqlite_options& options() const noexcept { return options_; }
 
   /// The connection, for settings such as `PRAGMA max_page_count`; not to
   /// be used while other threads work the store.
@@ -402,9 +403,8 @@ class sqlite_store {
     if (version < 1) {
       exec(detail::sqlite::schema_v1, "creating schema version 1");
     }
-    if (version < 2) {
-      exec(detail::sqlite::schema_v2, "migrating to schema version 2");
-    }
+    if (version < 2) exec(detail::sqlite::schema_v2, "migrating to schema version 2");
+    if (version < 3) exec(detail::sqlite::schema_v3, "migrating to schema version 3");
     if (version != schema_version) {
       exec("DELETE FROM herald_schema; INSERT INTO herald_schema VALUES (" +
                std::to_string(schema_version) + ")",

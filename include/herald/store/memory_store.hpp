@@ -4,12 +4,15 @@
 #include <algorithm>      // counting
 #include <cstddef>        // counts
 #include <cstdint>        // sequence numbers, lease tokens
+#include <functional>     // changes kept beside the store, undone on rollback
 #include <map>            // messages in send order
+#include <memory>         // state attached to the store
 #include <mutex>          // one process, many workers
 #include <optional>       // redrive one or all
 #include <span>           // batches
 #include <string>         // names
 #include <string_view>    // lookups
+#include <typeindex>      // attached state, by type
 #include <unordered_map>  // queues by name
 #include <utility>        // std::move, std::exchange
 #include <vector>         // results
@@ -53,6 +56,7 @@ class memory_store {
     std::optional<record> before;             // the record before; none: it was new
     std::string dedup_id;                     // or a deduplication claim:
     std::optional<dedup_entry> dedup_before;  //   the claim before it
+    std::function<void()> revert{};           // or a caller's own change (on_rollback)
   };
 
  public:
@@ -121,7 +125,7 @@ class memory_store {
           results.push_back({it->second.id, true});
           continue;
         }
-        undo_entry u{std::string(queue), 0, std::nullopt, d.deduplication_id, std::nullopt};
+        undo_entry u{std::string(queue), 0, std::nullopt, d.deduplication_id, std::nullopt, {}};
         if (it != q.dedup.end()) u.dedup_before = it->second;
         journal(std::move(u));
         q.dedup[d.deduplication_id] = {saturating_add(now, dedup_window), d.id};
@@ -133,7 +137,7 @@ class memory_store {
       r.group = d.group;
       r.enqueued_at = now;
       r.available_at = d.available_at;
-      journal({std::string(queue), r.seq, std::nullopt, {}, std::nullopt});
+      journal({std::string(queue), r.seq, std::nullopt, {}, std::nullopt, {}});
       q.messages.emplace(r.seq, std::move(r));
       results.push_back({d.id, false});
     }
@@ -143,6 +147,26 @@ class memory_store {
 
   /// Wakes this process's idle workers of a queue when a message is sent to it.
   [[nodiscard]] arrival_signal& arrivals() noexcept { return arrivals_; }
+
+  /// State that parts built on the store keep beside it (the outbox's and
+  /// inbox's tables on memory): one `State` per store, made on first use,
+  /// living as long as the store, so every object over the store sees it.
+  /// Guard it with transactions of the store, as its own tables are.
+  template <class State>
+  State& attached() {
+    std::lock_guard lock(mutex_);
+    auto& slot = attached_[std::type_index(typeid(State))];
+    if (!slot) slot = std::make_shared<State>();
+    return *static_cast<State*>(slot.get());
+  }
+
+  /// Calls `revert` if `tx` (or a transaction it is nested in) rolls back:
+  /// state kept beside the store (the outbox and inbox on memory) commits
+  /// and rolls back with it.
+  void on_rollback(transaction& tx, std::function<void()> revert) {
+    detail::check_own_transaction(tx.store_, this, "memory store");
+    journal({{}, 0, std::nullopt, {}, std::nullopt, std::move(revert)});
+  }
 
   std::vector<leased_message> lease(std::string_view queue, std::size_t max, time_point now,
                                     duration visibility) {
@@ -255,7 +279,7 @@ class memory_store {
       fresh.group = std::move(r.group);
       fresh.enqueued_at = r.enqueued_at;
       fresh.available_at = now;
-      journal({std::string(queue), fresh.seq, std::nullopt, {}, std::nullopt});
+      journal({std::string(queue), fresh.seq, std::nullopt, {}, std::nullopt, {}});
       q->messages.emplace(fresh.seq, std::move(fresh));
     }
     if (!moved.empty()) arrivals_.notify(queue);
@@ -331,10 +355,14 @@ class memory_store {
     if (!levels_.empty()) undo_.push_back(std::move(u));
   }
   void touch(std::string_view queue, const record& r) {
-    if (!levels_.empty()) undo_.push_back({std::string(queue), r.seq, r, {}, std::nullopt});
+    if (!levels_.empty()) undo_.push_back({std::string(queue), r.seq, r, {}, std::nullopt, {}});
   }
 
   void undo(undo_entry& u) {
+    if (u.revert) {
+      u.revert();
+      return;
+    }
     auto& q = queues_[u.queue];
     if (!u.dedup_id.empty()) {
       if (u.dedup_before) {
@@ -364,6 +392,7 @@ class memory_store {
   // Recursive: the thread holding an open transaction joins it with every
   // call, as with the SQLite store, instead of deadlocking itself.
   std::recursive_mutex mutex_;
+  std::map<std::type_index, std::shared_ptr<void>> attached_;
   std::vector<std::size_t> levels_;  // open transactions: where each one's undo entries start
   std::vector<undo_entry> undo_;
   arrival_signal arrivals_;

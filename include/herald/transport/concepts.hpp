@@ -36,6 +36,9 @@ struct wire_message {
 /// The transport's receipt: it has accepted the message.
 struct publish_result {
   std::uint64_t sequence = 0;  ///< the transport's position for it, where it has one
+  /// A broker that de-duplicates by message id had it already (JetStream's
+  /// PubAck.duplicate): accepted, not published twice. A success.
+  bool duplicate = false;
 };
 
 /// How to subscribe.

@@ -34,4 +34,38 @@ inline constexpr const char* schema_v2 = R"(CREATE TABLE herald_dedup (
       PRIMARY KEY (queue, dedup_id));
     CREATE INDEX herald_queue_groups ON herald_queue (queue, grp, dead, seq) WHERE grp <> '';)";
 
+// Version 3: the outbox, its partition leases and relays, and the inbox.
+// `sent = 0 AND parked = 0` is the backlog; a key's messages wait behind an
+// unsent one of the same key with a lower seq.
+inline constexpr const char* schema_v3 = R"(CREATE TABLE herald_outbox (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL,
+      destination TEXT NOT NULL,
+      key TEXT NOT NULL DEFAULT '',
+      part INTEGER NOT NULL,
+      body BLOB NOT NULL,
+      staged_at INTEGER NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      not_before INTEGER NOT NULL DEFAULT 0,
+      last_error TEXT NOT NULL DEFAULT '',
+      parked INTEGER NOT NULL DEFAULT 0,
+      parked_at INTEGER,
+      sent INTEGER NOT NULL DEFAULT 0,
+      sent_at INTEGER);
+    CREATE INDEX herald_outbox_pending ON herald_outbox (part, seq) WHERE sent = 0;
+    CREATE INDEX herald_outbox_keys ON herald_outbox (key, seq) WHERE sent = 0 AND key <> '';
+    CREATE INDEX herald_outbox_sent ON herald_outbox (sent_at) WHERE sent = 1;
+    CREATE TABLE herald_outbox_partitions (
+      part INTEGER PRIMARY KEY,
+      owner TEXT NOT NULL,
+      token INTEGER NOT NULL,
+      lease_until INTEGER NOT NULL);
+    CREATE TABLE herald_outbox_relays (owner TEXT PRIMARY KEY, seen_until INTEGER NOT NULL);
+    CREATE TABLE herald_inbox (
+      consumer TEXT NOT NULL,
+      id TEXT NOT NULL,
+      claimed_at INTEGER NOT NULL,
+      PRIMARY KEY (consumer, id)) WITHOUT ROWID;
+    CREATE INDEX herald_inbox_age ON herald_inbox (claimed_at);)";
+
 }  // namespace herald::detail::sqlite

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <chrono>              // waits
+#include <condition_variable>  // an idle loop wakes for stop()
+#include <cstddef>             // counts
+#include <cstdint>             // sequence numbers
+#include <exception>           // a target's failure
+#include <mutex>               // health, the loop's wait
+#include <random>              // backoff jitter
+#include <set>                 // keys that failed this round
+#include <stop_token>          // the loop's stop
+#include <string>              // owner, reasons
+#include <thread>              // the loop
+#include <type_traits>         // target results
+#include <utility>             // std::move
+#include <vector>              // batches
+
+#include "herald/clock.hpp"
+#include "herald/error.hpp"
+#include "herald/id.hpp"
+#include "herald/outbox/outbox.hpp"
+#include "herald/queue/retry_policy.hpp"
+#include "herald/runtime/failure.hpp"
+#include "herald/runtime/metrics.hpp"
+#include "herald/runtime/part.hpp"
+#include "herald/store/outbox_store.hpp"
+#include "herald/transport/concepts.hpp"
+
+namespace herald {
+
+struct relay_options {
+  /// Names the relay in metrics, failures and its partition leases (a unique
+  /// suffix is added per relay object, so processes may share a name).
+  std::string name = "relay";
+  /// Messages read and published per round.
+  std::size_t batch = 100;
+  /// Waits between failed publishes of one message (and its key behind it);
+  /// after max_attempts failures the message is parked until released.
+  retry_policy retry{std::chrono::milliseconds(100), 2.0, std::chrono::seconds(30), 10, true};
+  /// How long a partition stays with this relay without a renewal (each
+  /// round renews). A relay that dies gives its keys up after this long.
+  duration lease = std::chrono::seconds(15);
+  /// Sleep between rounds that found nothing to do, under start().
+  duration poll_interval = std::chrono::milliseconds(50);
+  /// Sent messages are kept this long (marked sent), then pruned; zero:
+  /// deleted as soon as they are sent.
+  duration retention{};
+  /// Unset: the outbox's clock.
+  std::optional<clock_ref> clock{};
+  failure_sink* failures = nullptr;  ///< null: the host's, or one line on stderr
+  metrics_registry* metrics = nullptr;
+};
+
+/// Where a relay publishes a record: any callable taking `const
+/// outbox_record&` that returns (void or a herald::publish_result) once the
+/// target has accepted it, and throws if it did not.
+template <class F>
+concept relay_target = std::invocable<F&, const outbox_record&>;
+
+/// A relay target publishing each record's envelope to the subject it was
+/// staged for, on any Transport: topics of that name receive it.
+template <class Transport>
+auto to_transport(Transport& transport) {
+  return [&transport](const outbox_record& r) {
+    return transport.publish(r.destination, wire_message{r.destination, r.body});
+  };
+}
+
+/// Publishes what an outbox's transactions committed, in commit order per
+/// key, at least once. Several relays (in one process or many) share the
+/// outbox's partitions through leases; a key's messages wait behind its
+/// failing head, other keys go on. A part: run_once(now) for tests and own
+/// loops, start()/stop() for a loop thread of its own.
+template <class Store, relay_target Target>
+class relay {
+ public:
+  relay(outbox<Store>& box, Target target, relay_options options = {})
+      : box_(&box),
+        target_(std::move(target)),
+        options_(std::move(options)),
+        clock_(options_.clock.value_or(box.options().clock)),
+        owner_(options_.name + "-" + new_id()) {
+    if (options_.batch == 0) throw error(errc::invalid_argument, "relay: batch must be at least 1");
+    if (options_.metrics) count_into(*options_.metrics);
+  }
+  relay(const relay&) = delete;
+  relay& operator=(const relay&) = delete;
+  ~relay() { stop(std::chrono::seconds(5)); }
+
+  /// One round: renew and claim partitions, publish what is pending in them,
+  /// mark it sent. Returns how many messages the target accepted.
+  std::size_t run_once(time_point now) {
+    auto& storage = box_->storage();
+    std::size_t done = 0;
+    try {
+      set_health(part_state::running, {});
+      held_ = storage.claim(owner_, box_->options().partitions, now, options_.lease);
+      if (!held_.empty()) done = publish_pending(storage, now);
+      if (options_.retention > duration::zero()) {
+        storage.prune_sent(now - options_.retention, options_.batch);
+      }
+      if (now >= next_stats_) refresh_stats(storage, now);
+    } catch (...) {
+      const std::string text = "the outbox's store failed (" +
+                               detail::what_of(std::current_exception()) +
+                               "); nothing is lost: unsent messages stay staged";
+      report(failure_kind::store_failed, detail::code_of(std::current_exception()), {}, 0, text);
+      set_health(part_state::failing, text);
+      throw;
+    }
+    return done;
+  }
+
+  /// Starts the relay's loop thread; returns at once.
+  void start() {
+    if (loop_.joinable()) return;
+    set_health(part_state::running, {});
+    loop_ = std::jthread([this](std::stop_token stop) { loop(stop); });
+  }
+
+  /// Ends the loop after the round under way and gives its partitions back
+  /// (other relays take them at once). The round's publishes are bounded by
+  /// the target's own timeouts, which is the grace past `deadline`.
+  stop_report stop(duration deadline) {
+    stop_report report{options_.name, true, {}};
+    if (!loop_.joinable()) return report;
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    loop_.request_stop();
+    wake_.notify_all();
+    {
+      std::unique_lock lock(mutex_);
+      report.in_time = stopped_.wait_until(lock, until, [&] { return !running_; });
+    }
+    loop_.join();
+    set_health(part_state::stopped, {});
+    return report;
+  }
+
+  [[nodiscard]] part_health health() const {
+    std::lock_guard lock(mutex_);
+    return health_;
+  }
+
+  /// The host's failure sink and metrics, where the options gave none.
+  void use(const part_context& context) {
+    if (!options_.failures) options_.failures = context.failures;
+    if (!options_.metrics && context.metrics) {
+      options_.metrics = context.metrics;
+      count_into(*context.metrics);
+    }
+  }
+
+  /// This relay's name in partition leases.
+  [[nodiscard]] const std::string& owner() const noexcept { return owner_; }
+  /// The partitions it held after its last round.
+  [[nodiscard]] const std::vector<partition_lease>& held() const noexcept { return held_; }
+
+ private:
+  template <class Storage>
+  std::size_t publish_pending(Storage& storage, time_point now) {
+    auto pending = storage.pending(held_, options_.batch, now);
+    std::vector<std::int64_t> sent;
+    std::set<std::string> failed_keys;  // their later messages wait for the next round
+    std::size_t failures = 0;
+    std::string first_failure;
+    for (const auto& r : pending) {
+      if (!r.key.empty() && failed_keys.count(r.key)) continue;
+      if (!still_held(r.partition)) continue;  // the lease ran out under this round
+      try {
+        if (publish(r)) duplicates_.add();
+        sent.push_back(r.seq);
+        published_.add();
+      } catch (...) {
+        const std::string why = detail::what_of(std::current_exception());
+        if (!r.key.empty()) failed_keys.insert(r.key);
+        const std::uint32_t attempt = r.attempts + 1;
+        const bool parked = storage.failed(r, why, now, saturating_add(now, backoff(attempt)),
+                                           options_.retry.max_attempts);
+        failed_.add();
+        if (parked) {
+          parked_.add();
+          report(failure_kind::dead_lettered, errc::permanent_failure, r.id, attempt,
+                 "parked after " + std::to_string(attempt) + " failed publishes to '" +
+                     r.destination + "' (last: " + why + "); key '" + r.key +
+                     "' waits behind it: outbox.release() it once the cause is fixed");
+        } else if (failures++ == 0) {
+          first_failure = why;
+          report(failure_kind::retry_scheduled, detail::code_of(std::current_exception()), r.id,
+                 attempt,
+                 "publishing to '" + r.destination + "' failed (" + why +
+                     "); it and the messages of its key behind it are tried again later");
+        }
+      }
+    }
+    if (!sent.empty()) storage.mark_sent(sent, now, options_.retention > duration::zero());
+    if (failures > 0) {
+      set_health(part_state::failing, std::to_string(failures) +
+                                          " publishes failed this round; first: " + first_failure);
+    }
+    return sent.size();
+  }
+
+  // True when the target reported a duplicate.
+  bool publish(const outbox_record& r) {
+    using result = std::invoke_result_t<Target&, const outbox_record&>;
+    if constexpr (std::is_same_v<result, publish_result>) {
+      return target_(r).duplicate;
+    } else {
+      target_(r);
+      return false;
+    }
+  }
+
+  bool still_held(std::uint32_t partition) const {
+    const time_point now = clock_.now();
+    for (const auto& l : held_) {
+      if (l.partition == partition) return now < l.until;
+    }
+    return false;
+  }
+
+  duration backoff(std::uint32_t attempt) { return options_.retry.backoff(attempt, random_); }
+
+  template <class Storage>
+  void refresh_stats(Storage& storage, time_point now) {
+    const outbox_stats s = storage.stats(now);
+    backlog_.set(static_cast<double>(s.backlog));
+    parked_now_.set(static_cast<double>(s.parked));
+    oldest_.set(std::chrono::duration<double>(s.oldest_age).count());
+    next_stats_ = saturating_add(now, std::chrono::seconds(1));
+  }
+
+  void loop(std::stop_token stop) {
+    {
+      std::lock_guard lock(mutex_);
+      running_ = true;
+    }
+    std::uint32_t failing = 0;
+    while (!stop.stop_requested()) {
+      std::size_t done = 0;
+      bool failed = false;
+      try {
+        done = run_once(clock_.now());
+      } catch (...) {
+        failed = true;  // reported by run_once
+      }
+      failing = failed ? failing + 1 : 0;
+      if (done > 0 && !failed) continue;
+      const duration wait = failed ? options_.retry.ceiling(failing) : options_.poll_interval;
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, stop, std::chrono::duration_cast<std::chrono::nanoseconds>(wait),
+                     [] { return false; });
+    }
+    try {
+      box_->storage().leave(owner_);
+    } catch (...) {
+      report(failure_kind::store_failed, detail::code_of(std::current_exception()), {}, 0,
+             "giving the relay's partitions back failed (" +
+                 detail::what_of(std::current_exception()) +
+                 "); other relays take them when its leases expire");
+    }
+    std::lock_guard lock(mutex_);
+    running_ = false;
+    stopped_.notify_all();
+  }
+
+  void count_into(metrics_registry& r) {
+    const metric_labels l{{"relay", options_.name}};
+    published_ =
+        r.counter("herald_relay_published_total", "Outbox messages the target accepted.", l);
+    duplicates_ = r.counter("herald_relay_duplicates_total",
+                            "Publishes the target answered as duplicates (a success).", l);
+    failed_ = r.counter("herald_relay_failed_total", "Failed publishes of outbox messages.", l);
+    parked_ = r.counter("herald_relay_parked_total", "Outbox messages parked.", l);
+    backlog_ = r.gauge("herald_outbox_backlog", "Committed outbox messages not yet sent.", l);
+    parked_now_ = r.gauge("herald_outbox_parked", "Outbox messages parked now.", l);
+    oldest_ = r.gauge("herald_outbox_oldest_age_seconds",
+                      "Age of the oldest outbox message not yet sent.", l);
+  }
+
+  void report(failure_kind kind, errc code, std::string_view id, std::uint32_t attempt,
+              const std::string& text) {
+    detail::report_failure(options_.failures,
+                           {kind, "relay", options_.name, code, id, attempt, text, std::nullopt});
+  }
+
+  void set_health(part_state state, std::string error) {
+    std::lock_guard lock(mutex_);
+    health_.name = options_.name;
+    health_.state = state;
+    if (state != part_state::running) health_.last_error = std::move(error);
+  }
+
+  outbox<Store>* box_;
+  Target target_;
+  relay_options options_;
+  clock_ref clock_;
+  std::string owner_;
+  std::vector<partition_lease> held_;
+  std::minstd_rand random_{std::random_device{}()};
+  time_point next_stats_{};
+  metric_ref published_, duplicates_, failed_, parked_, backlog_, parked_now_, oldest_;
+  mutable std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::condition_variable_any stopped_;
+  bool running_ = false;
+  part_health health_;
+  std::jthread loop_;
+};
+
+}  // namespace herald

@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: MIT
+// The outbox, relay and inbox conformance suite: every store with outbox and
+// inbox tables runs it.
+#include <atomic>
+#include <chrono>
+#include <herald/bus/bus.hpp>
+#include <herald/outbox/inbox.hpp>
+#include <herald/outbox/outbox.hpp>
+#include <herald/outbox/relay.hpp>
+#include <herald/runtime/metrics.hpp>
+#include <herald/store/memory_outbox.hpp>
+#include <herald/testing/manual_clock.hpp>
+#include <herald/topic/topic.hpp>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catch.hpp"
+#include "support/failure_recorder.hpp"
+#include "support/outbox_fixtures.hpp"
+
+using namespace std::chrono_literals;
+using herald_test::order_placed;
+
+namespace {
+
+// What a relay target received, and a switch to make it fail.
+struct recording_target {
+  struct state {
+    std::vector<herald::outbox_record> received;
+    std::set<std::string> failing_keys;  // publishes of these keys throw
+    bool down = false;
+    bool duplicate = false;  // answer every publish as a duplicate
+  };
+  std::shared_ptr<state> s = std::make_shared<state>();
+
+  herald::publish_result operator()(const herald::outbox_record& r) const {
+    if (s->down) throw std::runtime_error("broker unreachable");
+    if (s->failing_keys.count(r.key)) throw std::runtime_error("rejected: " + r.key);
+    s->received.push_back(r);
+    return {0, s->duplicate};
+  }
+
+  // The order numbers received, per key.
+  [[nodiscard]] std::map<std::string, std::vector<int>> by_key() const {
+    std::map<std::string, std::vector<int>> out;
+    for (const auto& r : s->received) out[r.key].push_back(number(r));
+    return out;
+  }
+  static int number(const herald::outbox_record& r) {
+    return herald::decode<order_placed>(r.body).data.n;
+  }
+};
+
+template <class Fixture>
+struct bench {
+  Fixture fixture;
+  herald_test::failure_recorder failures;
+  herald::manual_clock clock;
+  herald::metrics_registry metrics;
+  herald::outbox<decltype(Fixture::store)> box{
+      fixture.store,
+      herald::outbox_options{
+          .source = "/test", .destination = "orders", .clock = clock, .metrics = &metrics}};
+  recording_target target;
+
+  herald::relay_options relay_options(std::string name = "relay") {
+    herald::relay_options o;
+    o.name = std::move(name);
+    o.retry.base = 1s;
+    o.retry.jitter = false;
+    o.retry.max_attempts = 3;
+    o.lease = 10s;
+    o.failures = &failures;
+    o.metrics = &metrics;
+    return o;
+  }
+
+  void stage(const std::string& key, int n, bool commit = true) {
+    auto tx = fixture.store.begin();
+    fixture.write_business_row(tx, n);
+    box.stage(tx, order_placed{key, n}, {.key = key});
+    if (commit) tx.commit();
+  }
+
+  ~bench() {
+    for (const auto& trouble : failures.troubles()) FAIL_CHECK(trouble);
+  }
+};
+
+template <class Relay>
+std::size_t drain(Relay& relay, herald::time_point now) {
+  std::size_t total = 0;
+  for (std::size_t n; (n = relay.run_once(now)) > 0;) total += n;
+  return total;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("outbox: a rolled-back stage is never published, a committed one is",
+                   "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  b.stage("a", 1, false);  // rolled back
+  b.stage("a", 2);
+  herald::relay relay(b.box, b.target, b.relay_options());
+  CHECK(drain(relay, b.clock.now()) == 1);
+  REQUIRE(b.target.s->received.size() == 1);
+  CHECK(recording_target::number(b.target.s->received[0]) == 2);
+  CHECK(b.target.s->received[0].destination == "orders");
+  CHECK(b.fixture.business_rows() == 1);  // the rolled-back row went with its message
+  CHECK(b.box.stats().backlog == 0);
+  CHECK(drain(relay, b.clock.now() + 1h) == 0);  // sent once, not again
+}
+
+TEMPLATE_TEST_CASE("outbox: per key, messages are published in commit order",
+                   "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  for (int i = 0; i < 30; ++i) b.stage(std::string(1, static_cast<char>('a' + i % 4)), i);
+  herald::relay_options o = b.relay_options();
+  o.batch = 7;  // several rounds
+  herald::relay relay(b.box, b.target, o);
+  CHECK(drain(relay, b.clock.now()) == 30);
+  for (const auto& [key, numbers] : b.target.by_key()) {
+    CHECK(std::is_sorted(numbers.begin(), numbers.end()));
+  }
+  CHECK(b.target.s->received.size() == 30);
+}
+
+TEMPLATE_TEST_CASE("outbox: a failing head blocks only its own key, then is parked",
+                   "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  for (int i = 0; i < 6; ++i) b.stage(i % 2 ? "bad" : "good", i);
+  b.target.s->failing_keys = {"bad"};
+  herald::relay relay(b.box, b.target, b.relay_options());
+  CHECK(drain(relay, b.clock.now()) == 3);
+  CHECK(b.target.by_key()["good"] == std::vector<int>{0, 2, 4});
+  CHECK(b.failures.of(herald::failure_kind::retry_scheduled).size() == 1);
+  // Before its backoff ends nothing of the key is tried; after it, its head again.
+  CHECK(relay.run_once(b.clock.now() + 500ms) == 0);
+  for (int round = 0; round < 2; ++round) {
+    b.clock.advance(10s);
+    CHECK(relay.run_once(b.clock.now()) == 0);
+  }
+  auto parked = b.box.parked();
+  REQUIRE(parked.size() == 1);  // only the head: the others wait behind it
+  CHECK(parked[0].key == "bad");
+  CHECK(recording_target::number(parked[0]) == 1);
+  CHECK(parked[0].reason.find("rejected: bad") != std::string::npos);
+  CHECK(b.failures.of(herald::failure_kind::dead_lettered).size() == 1);
+  CHECK(b.box.stats().parked == 1);
+  CHECK(b.box.stats().backlog == 2);
+  b.stage("good", 6);  // other keys go on
+  b.clock.advance(1h);
+  CHECK(drain(relay, b.clock.now()) == 1);
+
+  b.target.s->failing_keys.clear();
+  CHECK(b.box.release() == 1);
+  CHECK(drain(relay, b.clock.now()) == 3);
+  CHECK(b.target.by_key()["bad"] == std::vector<int>{1, 3, 5});
+  CHECK(b.box.stats().parked == 0);
+}
+
+TEMPLATE_TEST_CASE("outbox: a target that is down loses nothing; a duplicate answer is a success",
+                   "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  for (int i = 0; i < 4; ++i) b.stage("", i);  // no key: no order to keep
+  b.target.s->down = true;
+  herald::relay relay(b.box, b.target, b.relay_options());
+  CHECK(relay.run_once(b.clock.now()) == 0);
+  CHECK(relay.health().state == herald::part_state::failing);
+  CHECK(b.box.stats().backlog == 4);
+  b.target.s->down = false;
+  b.target.s->duplicate = true;
+  b.clock.advance(2s);
+  CHECK(drain(relay, b.clock.now()) == 4);
+  CHECK(b.box.stats().backlog == 0);
+  CHECK(herald_test::metric_value(b.metrics, "herald_relay_duplicates_total",
+                                  {{"relay", "relay"}}) == 4);
+  CHECK(herald_test::metric_value(b.metrics, "herald_relay_published_total",
+                                  {{"relay", "relay"}}) == 4);
+}
+
+TEMPLATE_TEST_CASE("outbox: relays share the partitions and never both hold one",
+                   "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  herald::relay one(b.box, b.target, b.relay_options("one"));
+  herald::relay two(b.box, b.target, b.relay_options("two"));
+  for (int round = 0; round < 3; ++round) {  // shares settle as each relay sees the other
+    one.run_once(b.clock.now());
+    two.run_once(b.clock.now());
+    b.clock.advance(1s);
+  }
+  std::set<std::uint32_t> first, second;
+  for (const auto& l : one.held()) first.insert(l.partition);
+  for (const auto& l : two.held()) second.insert(l.partition);
+  CHECK(first.size() == 8);
+  CHECK(second.size() == 8);
+  for (auto p : first) CHECK(second.count(p) == 0);
+
+  for (int i = 0; i < 40; ++i) b.stage("k" + std::to_string(i % 9), i);
+  std::size_t sent = 0;
+  for (int round = 0; round < 5; ++round) {
+    sent += one.run_once(b.clock.now()) + two.run_once(b.clock.now());
+  }
+  CHECK(sent == 40);
+  CHECK(b.target.s->received.size() == 40);  // each once
+  for (const auto& [key, numbers] : b.target.by_key()) {
+    CHECK(std::is_sorted(numbers.begin(), numbers.end()));
+  }
+
+  // One relay vanishes without a word: the other takes its keys once its leases end.
+  b.stage("k1", 100);
+  b.stage("k2", 101);
+  b.clock.advance(11s);
+  CHECK(drain(two, b.clock.now()) == 2);
+  CHECK(two.held().size() == 16);
+}
+
+TEMPLATE_TEST_CASE("outbox: an oversized event is refused at stage time, saying why",
+                   "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  herald::outbox<decltype(b.fixture.store)> small(b.fixture.store,
+                                                  {.max_message_bytes = 512, .clock = b.clock});
+  auto tx = b.fixture.store.begin();
+  try {
+    small.stage(tx, order_placed{std::string(1000, 'x'), 1});
+    FAIL("staged an oversized event");
+  } catch (const herald::error& e) {
+    CHECK(e.code() == herald::errc::limit_exceeded);
+    CHECK_THAT(e.what(),
+               Catch::Contains("max_message_bytes (512)") && Catch::Contains("test.order.placed"));
+  }
+  small.stage(tx, order_placed{"fits", 2});
+  tx.commit();
+  CHECK(small.stats().backlog == 1);
+}
+
+TEMPLATE_TEST_CASE("outbox: trace context is captured at stage time, not at relay time",
+                   "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  herald::bus bus;
+  std::string handled_id, handled_correlation;
+  auto sub = bus.subscribe<order_placed>([&](const herald::message<order_placed>& m) {
+    handled_id = m.id;
+    handled_correlation = m.correlationid;
+    auto tx = b.fixture.store.begin();
+    b.box.stage(tx, order_placed{"child", 2});
+    tx.commit();
+  });
+  herald::message<order_placed> request(order_placed{"parent", 1});
+  request.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  bus.publish(request);
+  b.stage("other", 3);  // another request's message in the same relay batch
+  herald::relay relay(b.box, b.target, b.relay_options());
+  CHECK(drain(relay, b.clock.now()) == 2);
+  std::map<std::string, herald::message<order_placed>> got;
+  for (const auto& r : b.target.s->received) {
+    auto m = herald::decode<order_placed>(r.body);
+    got.emplace(m.data.key, m);
+  }
+  CHECK(got.at("child").traceparent == request.traceparent);
+  CHECK(got.at("child").causationid == handled_id);
+  CHECK(got.at("child").correlationid == handled_correlation);
+  CHECK(got.at("other").traceparent.empty());
+  CHECK(got.at("other").causationid.empty());
+}
+
+TEMPLATE_TEST_CASE("outbox: sent messages are kept for the retention window, then pruned",
+                   "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  b.stage("a", 1);
+  auto o = b.relay_options();
+  o.retention = 1h;
+  herald::relay relay(b.box, b.target, o);
+  CHECK(drain(relay, b.clock.now()) == 1);
+  CHECK(b.box.stats().backlog == 0);
+  CHECK(b.box.storage().prune_sent(b.clock.now() - 1min, 10) == 0);  // inside the window
+  CHECK(b.box.storage().prune_sent(b.clock.now() + 1s, 10) == 1);
+}
+
+TEMPLATE_TEST_CASE("outbox: stats and metrics tell the backlog, its age and what is parked",
+                   "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  b.stage("a", 1);
+  b.clock.advance(30s);
+  b.stage("b", 2);
+  auto s = b.box.stats();
+  CHECK(s.backlog == 2);
+  CHECK(s.oldest_age == 30s);
+  b.target.s->down = true;
+  herald::relay relay(b.box, b.target, b.relay_options());
+  relay.run_once(b.clock.now());
+  CHECK(herald_test::metric_value(b.metrics, "herald_outbox_backlog", {{"relay", "relay"}}) == 2);
+  CHECK(herald_test::metric_value(b.metrics, "herald_outbox_oldest_age_seconds",
+                                  {{"relay", "relay"}}) == 30);
+  CHECK(herald_test::metric_value(b.metrics, "herald_relay_failed_total", {{"relay", "relay"}}) ==
+        2);
+}
+
+TEMPLATE_TEST_CASE("inbox: a duplicate delivery is skipped and counted; a rollback claims nothing",
+                   "[outbox][inbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  herald::inbox<decltype(b.fixture.store)> inbox(
+      b.fixture.store, {.consumer = "billing", .clock = b.clock, .metrics = &b.metrics});
+  herald::message<order_placed> m(order_placed{"a", 1});
+  m.id = "message-1";
+  int effects = 0;
+  auto effect = [&](auto& tx, const herald::message<order_placed>& got) {
+    b.fixture.write_business_row(tx, got.data.n);
+    ++effects;
+  };
+  try {
+    inbox.handle(m, [&](auto& tx, const auto& got) {
+      effect(tx, got);
+      throw std::runtime_error("handler failed");
+    });
+  } catch (const std::runtime_error&) {
+  }
+  CHECK(b.fixture.business_rows() == 0);  // rolled back with its claim
+  CHECK(inbox.handle(m, effect));
+  CHECK_FALSE(inbox.handle(m, effect));
+  CHECK(effects == 2);  // the failed try and the one that committed
+  CHECK(b.fixture.business_rows() == 1);
+  CHECK(herald_test::metric_value(b.metrics, "herald_inbox_duplicates_total",
+                                  {{"consumer", "billing"}}) == 1);
+  // Another consumer has its own ids.
+  herald::inbox<decltype(b.fixture.store)> other(b.fixture.store,
+                                                 {.consumer = "shipping", .clock = b.clock});
+  CHECK(other.handle(m, effect));
+  // Ids are remembered for the retention window, then pruned.
+  CHECK(inbox.remembered() == 1);
+  b.clock.advance(13 * 24h);
+  CHECK(inbox.prune() == 0);
+  b.clock.advance(2 * 24h);
+  CHECK(inbox.prune() == 2);  // both consumers' old ids
+  CHECK(inbox.remembered() == 0);
+}
+
+TEMPLATE_TEST_CASE("inbox: two instances holding one duplicate at once run the handler once",
+                   "[outbox][inbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  auto second_store = b.fixture.another_store();  // a second instance on the same data
+  auto& other_store = herald_test::store_of(second_store, b.fixture.store);
+  herald::inbox<decltype(b.fixture.store)> first(b.fixture.store, {.consumer = "c"});
+  herald::inbox<decltype(b.fixture.store)> second(other_store, {.consumer = "c"});
+  for (int round = 0; round < 20; ++round) {
+    herald::message<order_placed> m(order_placed{"a", round});
+    m.id = herald::new_id();
+    std::atomic<int> runs{0};
+    std::atomic<bool> go{false};
+    auto deliver = [&](auto& inbox) {
+      while (!go.load()) std::this_thread::yield();
+      inbox.handle(m, [&](auto&, const auto&) {
+        ++runs;
+        std::this_thread::sleep_for(1ms);  // hold the claim while the other tries
+      });
+    };
+    std::thread t1([&] { deliver(first); });
+    std::thread t2([&] { deliver(second); });
+    go = true;
+    t1.join();
+    t2.join();
+    CHECK(runs.load() == 1);
+  }
+}
+
+TEMPLATE_TEST_CASE("outbox: a relay to a topic over a transport; an inbox-guarded subscriber",
+                   "[outbox][inbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  herald::inproc_transport transport;
+  herald::topic<order_placed> orders(transport, "orders");
+  herald::inbox<decltype(b.fixture.store)> inbox(b.fixture.store, {.consumer = "inventory"});
+  std::vector<int> effects;
+  auto sub = orders.subscribe(inbox.template handler<order_placed>(
+      [&](auto&, const herald::message<order_placed>& m) { effects.push_back(m.data.n); }));
+  for (int i = 0; i < 3; ++i) b.stage("k", i);
+  std::vector<herald::outbox_record> relayed;
+  auto publish = herald::to_transport(transport);
+  herald::relay relay(
+      b.box,
+      [&](const herald::outbox_record& r) {
+        relayed.push_back(r);
+        return publish(r);
+      },
+      b.relay_options());
+  CHECK(drain(relay, b.clock.now()) == 3);
+  for (const auto& r : relayed) publish(r);  // as a relay killed before marking them sent would
+  CHECK(effects == std::vector<int>{0, 1, 2});
+  CHECK(inbox.remembered() == 3);
+}
