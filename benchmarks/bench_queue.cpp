@@ -25,6 +25,7 @@
 
 #include "queue_workload.hpp"
 #include "ratio_reporter.hpp"
+#include "scratch_file.hpp"
 
 namespace {
 
@@ -32,26 +33,7 @@ using herald_bench::now_ns;
 using herald_bench::resized;
 using herald_bench::worker_throughput;
 
-// A fresh database file per benchmark run, removed afterwards.
-class scratch_file {
- public:
-  explicit scratch_file(const char* name)
-      : path_((std::filesystem::temp_directory_path() /
-               (std::string("herald-bench-") + name + "-" + std::to_string(::getpid()) + ".db"))
-                  .string()) {
-    remove();
-  }
-  ~scratch_file() { remove(); }
-  const std::string& path() const { return path_; }
-
- private:
-  void remove() const {
-    std::error_code ignored;
-    for (const char* suffix : {"", "-wal", "-shm", "-reserve"})
-      std::filesystem::remove(path_ + suffix, ignored);
-  }
-  std::string path_;
-};
+using herald_bench::scratch_file;
 
 // --- herald ---------------------------------------------------------------
 

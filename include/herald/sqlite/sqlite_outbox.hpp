@@ -88,12 +88,15 @@ class outbox_storage<sqlite_store> {
         db_.prepare("UPDATE herald_outbox_partitions SET owner = '' WHERE owner = ?1");
     // A key's message waits while an unsent one of the key before it is
     // parked or backing off: order per key, and blocking only that key.
+    // (The indexes are named: the planner would otherwise walk every row,
+    // sent ones kept for retention included, in seq order.)
     pending_ = db_.prepare(
         "SELECT seq, id, destination, key, part, body, attempts, staged_at FROM herald_outbox o "
-        "WHERE o.sent = 0 AND o.parked = 0 AND o.not_before <= ?2 "
-        "AND o.part IN (SELECT value FROM json_each(?1)) "
-        "AND (o.key = '' OR NOT EXISTS (SELECT 1 FROM herald_outbox h WHERE h.key = o.key "
-        "AND h.sent = 0 AND h.seq < o.seq AND (h.parked = 1 OR h.not_before > ?2))) "
+        "INDEXED BY herald_outbox_pending WHERE o.sent = 0 AND o.parked = 0 "
+        "AND o.not_before <= ?2 AND o.part IN (SELECT value FROM json_each(?1)) "
+        "AND (o.key = '' OR NOT EXISTS (SELECT 1 FROM herald_outbox h "
+        "INDEXED BY herald_outbox_keys WHERE h.key = o.key AND h.key <> '' AND h.sent = 0 "
+        "AND h.seq < o.seq AND (h.parked = 1 OR h.not_before > ?2))) "
         "ORDER BY o.seq LIMIT ?3");
     delete_sent_ = db_.prepare("DELETE FROM herald_outbox WHERE seq = ?1 AND sent = 0");
     keep_sent_ =

@@ -52,7 +52,7 @@ inline constexpr const char* schema_v3 = R"(CREATE TABLE herald_outbox (
       parked_at INTEGER,
       sent INTEGER NOT NULL DEFAULT 0,
       sent_at INTEGER);
-    CREATE INDEX herald_outbox_pending ON herald_outbox (part, seq) WHERE sent = 0;
+    CREATE INDEX herald_outbox_pending ON herald_outbox (sent, seq) WHERE sent = 0;
     CREATE INDEX herald_outbox_keys ON herald_outbox (key, seq) WHERE sent = 0 AND key <> '';
     CREATE INDEX herald_outbox_sent ON herald_outbox (sent_at) WHERE sent = 1;
     CREATE TABLE herald_outbox_partitions (
