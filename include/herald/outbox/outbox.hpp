@@ -52,8 +52,8 @@ struct stage_options {
 /// The transactional outbox: stage() writes a message in the transaction the
 /// application writes its own rows in, so it exists if and only if they
 /// commit; a herald::relay publishes it afterwards. Include the backend's
-/// header for the store (herald/store/memory_outbox.hpp,
-/// herald/sqlite/sqlite_outbox.hpp, herald/postgres/postgres_outbox.hpp).
+/// header for the store (herald/store/memory_outbox.hpp or
+/// herald/sqlite/sqlite_outbox.hpp).
 template <class Store>
 class outbox {
   static_assert(detail::check_storage<Store, outbox_storage<Store>>("outbox"));

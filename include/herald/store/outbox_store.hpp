@@ -59,8 +59,8 @@ struct outbox_stats {
 };
 
 /// The tables of the outbox on a store `S`: each backend specializes this
-/// (herald/store/memory_outbox.hpp, herald/sqlite/sqlite_outbox.hpp,
-/// herald/postgres/postgres_outbox.hpp). Times come from the caller.
+/// (herald/store/memory_outbox.hpp, herald/sqlite/sqlite_outbox.hpp).
+/// Times come from the caller.
 template <class S>
 class outbox_storage;
 
@@ -143,8 +143,8 @@ consteval bool check_storage(const char* what) {
   if constexpr (!requires { sizeof(Storage); }) {
     static_assert(always_false<S>,
                   "herald: no outbox/inbox tables for this store are in scope: include the "
-                  "header of its backend (herald/store/memory_outbox.hpp, "
-                  "herald/sqlite/sqlite_outbox.hpp or herald/postgres/postgres_outbox.hpp)");
+                  "header of its backend (herald/store/memory_outbox.hpp or "
+                  "herald/sqlite/sqlite_outbox.hpp)");
     return false;
   } else {
     return what != nullptr;
