@@ -391,3 +391,61 @@ TEMPLATE_TEST_CASE("outbox: a relay to a topic over a transport; an inbox-guarde
   CHECK(effects == std::vector<int>{0, 1, 2});
   CHECK(inbox.remembered() == 3);
 }
+
+TEMPLATE_TEST_CASE("outbox: a relay to a queue keeps key order and answers a resend as a duplicate",
+                   "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  for (int i = 0; i < 4; ++i) b.stage(i % 2 ? "k1" : "k2", i);
+  auto send = herald::to_queue(b.fixture.store, 5min, b.clock);
+  std::vector<herald::outbox_record> relayed;
+  herald::relay relay(
+      b.box,
+      [&](const herald::outbox_record& r) {
+        relayed.push_back(r);
+        return send(r);
+      },
+      b.relay_options());
+  CHECK(drain(relay, b.clock.now()) == 4);
+  CHECK(send(relayed.front()).duplicate);  // sent again, as after a crash: not queued twice
+  auto& store = b.fixture.store;
+  std::vector<int> order;
+  for (;;) {  // the group of each key goes one at a time, in order
+    auto leased = store.lease("orders", 10, b.clock.now(), 30s);
+    if (leased.empty()) break;
+    for (const auto& m : leased) {
+      CHECK(m.group == herald::decode<order_placed>(m.body).data.key);
+      order.push_back(herald::decode<order_placed>(m.body).data.n);
+      CHECK(store.ack("orders", m));
+    }
+  }
+  CHECK(order.size() == 4);
+  std::vector<int> k1, k2;
+  for (int n : order) (n % 2 ? k1 : k2).push_back(n);
+  CHECK(k1 == std::vector<int>{1, 3});
+  CHECK(k2 == std::vector<int>{0, 2});
+}
+
+TEMPLATE_TEST_CASE("inbox: an event the consumer cannot decode is dead-lettered with the reason",
+                   "[outbox][inbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  herald::inproc_transport transport;
+  herald::topic<order_placed> orders(transport, "orders", {.failures = &b.failures});
+  herald::inbox<decltype(b.fixture.store)> inbox(b.fixture.store, {.consumer = "inventory"});
+  int effects = 0;
+  auto sub = orders.subscribe(inbox.template handler<order_placed>(
+      [&](auto&, const herald::message<order_placed>&) { ++effects; }));
+  herald::message<order_placed> wrong(order_placed{"k", 1});
+  wrong.id = herald::new_id();
+  wrong.source = "/test";
+  wrong.type = "test.order.cancelled";  // a type this consumer does not know
+  wrong.time = b.clock.now();
+  transport.publish("orders", herald::wire_message{"orders", herald::encode(wrong)});
+  CHECK(effects == 0);
+  CHECK(inbox.remembered() == 0);  // never reached the inbox
+  auto dead = b.failures.of(herald::failure_kind::dead_lettered);
+  auto undecodable = b.failures.of(herald::failure_kind::decode_failed);
+  REQUIRE(dead.size() + undecodable.size() >= 1);
+  const auto& report = dead.empty() ? undecodable.front() : dead.front();
+  CHECK_THAT(report.text, Catch::Contains("test.order.cancelled"));
+  CHECK(report.payload.find(wrong.id) != std::string::npos);  // the bytes go with the report
+}

@@ -25,6 +25,7 @@
 #include "herald/runtime/metrics.hpp"
 #include "herald/runtime/part.hpp"
 #include "herald/store/outbox_store.hpp"
+#include "herald/store/queue_store.hpp"
 #include "herald/transport/concepts.hpp"
 
 namespace herald {
@@ -64,6 +65,24 @@ template <class Transport>
 auto to_transport(Transport& transport) {
   return [&transport](const outbox_record& r) {
     return transport.publish(r.destination, wire_message{r.destination, r.body});
+  };
+}
+
+/// A relay target sending each record to the herald queue named by its
+/// destination, on `store` (any queue store). The record's key becomes the
+/// message's FIFO group, so the queue keeps the order per key; its id is the
+/// deduplication id, so a record the relay sends again inside `window` (it
+/// died before marking it sent) is answered as a duplicate, not queued twice.
+template <class Store>
+auto to_queue(Store& store, duration window = std::chrono::minutes(5), clock_ref clock = {}) {
+  static_assert(detail::check_queue_store<Store>());
+  return [&store, window, clock](const outbox_record& r) {
+    const time_point now = clock.now();
+    const queue_message_draft draft{r.id, r.body, r.key, r.id, now};
+    auto tx = store.begin();
+    auto stored = store.enqueue(tx, r.destination, std::span(&draft, 1), now, window);
+    tx.commit();
+    return publish_result{0, stored.front().duplicate};
   };
 }
 
