@@ -111,8 +111,8 @@ void BM_relay_throughput_sqlite(benchmark::State& state) {
     {
       auto tx = store.begin();
       for (long i = 0; i < relayed_per_iteration; ++i) {
-        box.stage(tx, order_placed{++n, "customer-" + std::to_string(n % 64), 10.0},
-                  {.key = "customer-" + std::to_string(n % 64)});
+        const std::string key = "customer-" + std::to_string(++n % 64);
+        box.stage(tx, order_placed{n, key, 10.0}, {.key = key});
       }
       tx.commit();
     }

@@ -188,7 +188,7 @@ TEMPLATE_TEST_CASE("outbox: relays share the partitions and never both hold one"
   bench<TestType> b;
   herald::relay one(b.box, b.target, b.relay_options("one"));
   herald::relay two(b.box, b.target, b.relay_options("two"));
-  for (int round = 0; round < 3; ++round) {  // shares settle as each relay sees the other
+  for (int round = 0; round < 6; ++round) {  // shares settle as each relay sees the other
     one.run_once(b.clock.now());
     two.run_once(b.clock.now());
     b.clock.advance(1s);

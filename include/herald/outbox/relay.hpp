@@ -39,13 +39,13 @@ struct relay_options {
   /// Waits between failed publishes of one message (and its key behind it);
   /// after max_attempts failures the message is parked until released.
   retry_policy retry{std::chrono::milliseconds(100), 2.0, std::chrono::seconds(30), 10, true};
-  /// How long a partition stays with this relay without a renewal (each
-  /// round renews). A relay that dies gives its keys up after this long.
+  /// How long a partition stays with this relay without a renewal (renewed
+  /// four times per lease). A relay that dies gives its keys up after this long.
   duration lease = std::chrono::seconds(15);
   /// Sleep between rounds that found nothing to do, under start().
   duration poll_interval = std::chrono::milliseconds(50);
-  /// Sent messages are kept this long (marked sent), then pruned; zero:
-  /// deleted as soon as they are sent.
+  /// Sent messages are kept this long (marked sent), then pruned (a batch a
+  /// second); zero: deleted as soon as they are sent.
   duration retention{};
   /// Unset: the outbox's clock.
   std::optional<clock_ref> clock{};
@@ -114,12 +114,20 @@ class relay {
     std::size_t done = 0;
     try {
       set_health(part_state::running, {});
-      held_ = storage.claim(owner_, box_->options().partitions, now, options_.lease);
-      if (!held_.empty()) done = publish_pending(storage, now);
-      if (options_.retention > duration::zero()) {
-        storage.prune_sent(now - options_.retention, options_.batch);
+      // Claims are renewed four times per lease, not every round: a relay
+      // joining waits at most a quarter lease for its share.
+      if (held_.empty() || now >= next_claim_) {
+        held_ = storage.claim(owner_, box_->options().partitions, now, options_.lease);
+        next_claim_ = saturating_add(now, options_.lease / 4);
       }
-      if (now >= next_stats_) refresh_stats(storage, now);
+      if (!held_.empty()) done = publish_pending(storage, now);
+      if (now >= next_housekeeping_) {
+        if (options_.retention > duration::zero()) {
+          storage.prune_sent(now - options_.retention, options_.batch);
+        }
+        refresh_stats(storage, now);
+        next_housekeeping_ = saturating_add(now, std::chrono::seconds(1));
+      }
     } catch (...) {
       const std::string text = "the outbox's store failed (" +
                                detail::what_of(std::current_exception()) +
@@ -247,7 +255,6 @@ class relay {
     backlog_.set(static_cast<double>(s.backlog));
     parked_now_.set(static_cast<double>(s.parked));
     oldest_.set(std::chrono::duration<double>(s.oldest_age).count());
-    next_stats_ = saturating_add(now, std::chrono::seconds(1));
   }
 
   void loop(std::stop_token stop) {
@@ -318,7 +325,8 @@ class relay {
   std::string owner_;
   std::vector<partition_lease> held_;
   std::minstd_rand random_{std::random_device{}()};
-  time_point next_stats_{};
+  time_point next_claim_{};
+  time_point next_housekeeping_{};  // pruning and the backlog gauges, once a second
   metric_ref published_, duplicates_, failed_, parked_, backlog_, parked_now_, oldest_;
   mutable std::mutex mutex_;
   std::condition_variable_any wake_;
