@@ -3,7 +3,9 @@
 // business row and an event in one transaction) against two prepared
 // inserts, and relaying to an in-process topic against the raw batched
 // read-and-mark loop. Same file settings on both sides (WAL, synchronous=NORMAL).
-// Run: build/release/benchmarks/bench_outbox  (ratios print after the table)
+// Run: build/release/benchmarks/bench_outbox  (ratios print after the table);
+// with the PostgreSQL ones (bench_outbox_postgres.cpp):
+// scripts/with-postgres build/release/benchmarks/bench_outbox
 
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
@@ -19,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "outbox_workload.hpp"
 #include "ratio_reporter.hpp"
 #include "scratch_file.hpp"
 
@@ -26,26 +29,10 @@ namespace {
 
 using herald_bench::scratch_file;
 
-struct order_placed {
-  static constexpr std::string_view event_type = "bench.order.placed";
-  long order = 0;
-  std::string customer;
-  double total = 0;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(order_placed, order, customer, total)
-
-// An event encoded as outbox::stage encodes it, attributes filled.
-std::string encoded(const order_placed& e) {
-  herald::message<order_placed> m(e);
-  m.id = herald::new_id();
-  m.source = "/herald/outbox";
-  m.type = std::string(order_placed::event_type);
-  m.time = std::chrono::system_clock::now();
-  return herald::encode(m);
-}
-
-constexpr long relay_batch = 100;  // what each relay round reads and marks
-constexpr long relayed_per_iteration = 1000;
+using herald_bench::encoded;
+using herald_bench::order_placed;
+using herald_bench::relay_batch;
+using herald_bench::relayed_per_iteration;
 
 void exec(sqlite3* db, const char* sql) {
   if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
@@ -96,33 +83,7 @@ BENCHMARK(BM_outbox_stage_sqlite)->Name("BM_outbox_stage/sqlite");
 void BM_relay_throughput_sqlite(benchmark::State& state) {
   scratch_file file("outbox-relay");
   herald::sqlite_store store(file.path());
-  herald::outbox<herald::sqlite_store> box(store, {.destination = "orders"});
-  herald::inproc_transport transport;
-  herald::topic<order_placed> topic(transport, "orders");
-  long received = 0;
-  auto sub = topic.subscribe([&](const order_placed&) { ++received; });
-  herald::relay_options options;
-  options.batch = relay_batch;
-  options.retention = std::chrono::hours(1);  // marked sent, as the baseline does
-  herald::relay relay(box, herald::to_transport(transport), options);
-  long n = 0;
-  for (auto _ : state) {
-    state.PauseTiming();
-    {
-      auto tx = store.begin();
-      for (long i = 0; i < relayed_per_iteration; ++i) {
-        const std::string key = "customer-" + std::to_string(++n % 64);
-        box.stage(tx, order_placed{n, key, 10.0}, {.key = key});
-      }
-      tx.commit();
-    }
-    state.ResumeTiming();
-    const auto now = std::chrono::system_clock::now();
-    while (relay.run_once(now) > 0) {
-    }
-  }
-  if (received != n) state.SkipWithError("the relay lost messages");
-  state.SetItemsProcessed(state.iterations() * relayed_per_iteration);
+  herald_bench::relay_throughput(state, store);
 }
 BENCHMARK(BM_relay_throughput_sqlite)->Name("BM_relay_throughput/sqlite");
 
@@ -238,5 +199,8 @@ int main(int argc, char** argv) {
       {// Staging costs at most 1.3x the two inserts by hand.
        {"BM_outbox_stage/sqlite", "BM_baseline_sqlite_two_inserts", 1.3},
        // The relay moves at least 70% of the raw loop's messages per second.
-       {"BM_relay_throughput/sqlite", "BM_baseline_sqlite_select_update", 1.0 / 0.7}});
+       {"BM_relay_throughput/sqlite", "BM_baseline_sqlite_select_update", 1.0 / 0.7},
+       // PostgreSQL (bench_outbox_postgres.cpp, when a server is named).
+       {"BM_outbox_stage/postgres", "BM_baseline_pg_two_inserts", 1.3},
+       {"BM_relay_throughput/postgres", "BM_baseline_pg_select_update", 1.0 / 0.7}});
 }

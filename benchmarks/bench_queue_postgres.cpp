@@ -20,51 +20,20 @@
 #include <thread>
 #include <vector>
 
+#include "postgres_bench_schema.hpp"
 #include "queue_workload.hpp"
 
 namespace {
 
 using herald_bench::resized;
 
-const char* server() {
-  for (const char* name : {"HERALD_BENCH_POSTGRES", "HERALD_TEST_POSTGRES"}) {
-    if (const char* url = std::getenv(name); url && *url) return url;
-  }
-  return nullptr;
-}
+using herald_bench::bench_schema;
+using herald_bench::server;
 
 int workload_size() {
   const char* n = std::getenv("HERALD_BENCH_POSTGRES_MESSAGES");
   return n && std::atoi(n) > 0 ? std::atoi(n) : 20'000;
 }
-
-// A schema of its own for one benchmark, with herald's tables, dropped after.
-class bench_schema {
- public:
-  explicit bench_schema(const char* name)
-      : name_(std::string("herald_bench_") + name + "_" + std::to_string(::getpid())) {
-    exec(*this, "DROP SCHEMA IF EXISTS " + name_ + " CASCADE");
-  }
-  ~bench_schema() { exec(*this, "DROP SCHEMA IF EXISTS " + name_ + " CASCADE"); }
-  bench_schema(const bench_schema&) = delete;
-  bench_schema& operator=(const bench_schema&) = delete;
-  [[nodiscard]] const std::string& name() const { return name_; }
-  [[nodiscard]] herald::postgres_options options() const {
-    herald::postgres_options o;
-    o.schema = name_;
-    return o;
-  }
-
- private:
-  static void exec(const bench_schema&, const std::string& sql) {
-    PGconn* c = PQconnectdb(server());
-    PQsetNoticeProcessor(
-        c, [](void*, const char*) {}, nullptr);
-    PQclear(PQexec(c, sql.c_str()));
-    PQfinish(c);
-  }
-  std::string name_;
-};
 
 // --- herald -------------------------------------------------------------
 

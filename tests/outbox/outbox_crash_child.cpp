@@ -6,6 +6,7 @@
 // chosen point; the tests also kill it from outside at random moments.
 //
 //   outbox_crash_child sqlite <outbox.db> <consumer.db> <mode> <after> <pace µs>
+//   outbox_crash_child postgres <url> <schema> <mode> <after> <pace µs>
 //
 // pace: a pause per delivery, so that kills from outside land mid-work. mode: none; before_publish
 // (die when about to deliver the after-th message: committed, not published); after_publish (die
@@ -18,6 +19,9 @@
 #include <herald/outbox/inbox.hpp>
 #include <herald/outbox/relay.hpp>
 #include <herald/sqlite/sqlite_outbox.hpp>
+#if HERALD_TEST_POSTGRES
+#include <herald/postgres/postgres_outbox.hpp>
+#endif
 #include <string>
 #include <string_view>
 #include <thread>
@@ -26,24 +30,31 @@
 
 namespace {
 
-int relay_sqlite(const char* outbox_path, const char* consumer_path, std::string_view mode,
-                 long after, long pace_us) {
-  herald::sqlite_store producer(outbox_path);
-  herald::sqlite_store consumer(consumer_path);
-  herald::outbox<herald::sqlite_store> box(producer);
-  herald::inbox<herald::sqlite_store> inbox(consumer, {.consumer = "totals"});
+void exec_in(herald::sqlite_store::transaction& tx, const std::string& sql) {
+  herald_test::exec(tx.connection(), sql);
+}
+#if HERALD_TEST_POSTGRES
+void exec_in(herald::postgres_store::transaction& tx, const std::string& sql) {
+  herald_test::pg_exec(tx.connection(), sql);
+}
+#endif
+
+// `tables` prefixes the consumer's tables (a PostgreSQL schema).
+template <class Store>
+int relay(Store& producer, Store& consumer, const std::string& tables, std::string_view mode,
+          long after, long pace_us) {
+  herald::outbox<Store> box(producer);
+  herald::inbox<Store> inbox(consumer, {.consumer = "totals"});
   long deliveries = 0;
   auto deliver = [&](const herald::outbox_record& r) {
     ++deliveries;
     std::this_thread::sleep_for(std::chrono::microseconds(pace_us));
     if (mode == "before_publish" && deliveries == after) ::raise(SIGKILL);
     auto m = herald::decode<herald_test::order_placed>(r.body);
-    inbox.handle(m, [&](herald::sqlite_store::transaction& tx, const auto& got) {
-      herald_test::exec(tx.connection(), "INSERT INTO effects (key, n) VALUES ('" + got.data.key +
-                                             "', " + std::to_string(got.data.n) +
-                                             "); UPDATE totals SET count = count + 1, "
-                                             "sum = sum + " +
-                                             std::to_string(got.data.n));
+    inbox.handle(m, [&](typename Store::transaction& tx, const auto& got) {
+      exec_in(tx, "INSERT INTO " + tables + "effects (key, n) VALUES ('" + got.data.key + "', " +
+                      std::to_string(got.data.n) + "); UPDATE " + tables +
+                      "totals SET count = count + 1, sum = sum + " + std::to_string(got.data.n));
     });
     if (mode == "after_publish" && deliveries == after) ::raise(SIGKILL);
   };
@@ -65,8 +76,19 @@ int relay_sqlite(const char* outbox_path, const char* consumer_path, std::string
 int main(int argc, char** argv) {
   const std::string_view backend = argc > 1 ? argv[1] : "";
   if (backend == "sqlite" && argc == 7) {
-    return relay_sqlite(argv[2], argv[3], argv[4], std::atol(argv[5]), std::atol(argv[6]));
+    herald::sqlite_store producer(argv[2]);
+    herald::sqlite_store consumer(argv[3]);
+    return relay(producer, consumer, "", argv[4], std::atol(argv[5]), std::atol(argv[6]));
   }
+#if HERALD_TEST_POSTGRES
+  if (backend == "postgres" && argc == 7) {
+    const herald::postgres_options options{.schema = argv[3]};
+    herald::postgres_store producer(argv[2], options);
+    herald::postgres_store consumer(argv[2], options);
+    return relay(producer, consumer, std::string(argv[3]) + ".", argv[4], std::atol(argv[5]),
+                 std::atol(argv[6]));
+  }
+#endif
   std::fprintf(
       stderr, "usage: outbox_crash_child sqlite <outbox.db> <consumer.db> <mode> <after> <pace>\n");
   return 2;

@@ -12,6 +12,7 @@
 #include <herald/outbox/outbox.hpp>
 #include <herald/sqlite/sqlite_outbox.hpp>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -39,28 +40,106 @@ int messages_wanted(int ci_size) {
   return n ? std::atoi(n) : ci_size;
 }
 
-// The producer's outbox database and the consumer's database.
-struct crash_bench {
+// The producer's outbox and the consumer's tables: two SQLite files.
+struct sqlite_backend {
+  using store_type = herald::sqlite_store;
   herald_test::temp_db outbox_file{"outbox-crash"};
   herald_test::temp_db consumer_file{"outbox-consumer"};
+
+  void create_tables() {
+    herald::sqlite_store consumer(consumer_file.path());
+    herald_test::exec(consumer.connection(),
+                      "CREATE TABLE effects (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT, "
+                      "n INTEGER); CREATE TABLE totals (count INTEGER, sum INTEGER); "
+                      "INSERT INTO totals VALUES (0, 0)");
+    herald::sqlite_store producer(outbox_file.path());
+    herald_test::exec(producer.connection(), "CREATE TABLE orders (n INTEGER)");
+  }
+  std::unique_ptr<herald::sqlite_store> producer() const {
+    return std::make_unique<herald::sqlite_store>(outbox_file.path());
+  }
+  static void exec(herald::sqlite_store::transaction& tx, const std::string& sql) {
+    herald_test::exec(tx.connection(), sql);
+  }
+  std::string tables() const { return ""; }
+  std::vector<std::string> args() const {
+    return {"sqlite", outbox_file.path(), consumer_file.path()};
+  }
+  std::vector<std::pair<std::string, int>> effects() const {
+    herald::sqlite_store consumer(consumer_file.path());
+    std::vector<std::pair<std::string, int>> out;
+    auto tx = consumer.begin();
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(tx.connection(), "SELECT key, n FROM effects ORDER BY seq", -1, &s, nullptr);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)),
+                       sqlite3_column_int(s, 1));
+    }
+    sqlite3_finalize(s);
+    return out;
+  }
+};
+
+#if HERALD_TEST_POSTGRES
+// Both in one schema on the test server, through store objects of their own.
+struct postgres_backend {
+  using store_type = herald::postgres_store;
+  herald_test::postgres_schema schema;
+
+  void create_tables() {
+    auto store = producer();
+    auto tx = store->begin();
+    const std::string s = schema.name() + ".";
+    herald_test::pg_exec(tx.connection(),
+                         "CREATE TABLE " + s +
+                             "effects (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key "
+                             "text, n integer); CREATE TABLE " +
+                             s + "totals (count bigint, sum bigint); INSERT INTO " + s +
+                             "totals VALUES (0, 0); CREATE TABLE " + s + "orders (n integer)");
+    tx.commit();
+  }
+  std::unique_ptr<herald::postgres_store> producer() const {
+    return std::make_unique<herald::postgres_store>(
+        schema.url(), herald::postgres_options{.schema = schema.name()});
+  }
+  static void exec(herald::postgres_store::transaction& tx, const std::string& sql) {
+    herald_test::pg_exec(tx.connection(), sql);
+  }
+  std::string tables() const { return schema.name() + "."; }
+  std::vector<std::string> args() const { return {"postgres", schema.url(), schema.name()}; }
+  std::vector<std::pair<std::string, int>> effects() const {
+    auto store = producer();
+    auto tx = store->begin();
+    PGresult* r = PQexec(tx.connection(),
+                         ("SELECT key, n FROM " + tables() + "effects ORDER BY seq").c_str());
+    std::vector<std::pair<std::string, int>> out;
+    for (int i = 0; i < PQntuples(r); ++i) {
+      out.emplace_back(PQgetvalue(r, i, 0), std::atoi(PQgetvalue(r, i, 1)));
+    }
+    PQclear(r);
+    return out;
+  }
+};
+#define CRASH_BACKENDS sqlite_backend, postgres_backend
+#else
+#define CRASH_BACKENDS sqlite_backend
+#endif
+
+template <class Backend>
+struct crash_bench {
+  Backend backend;
   int messages = 0;
   std::map<std::string, std::vector<int>> staged;  // per key, in commit order
 
-  explicit crash_bench(int n, int keys) : messages(n) {
-    {
-      herald::sqlite_store consumer(consumer_file.path());
-      herald_test::exec(consumer.connection(),
-                        "CREATE TABLE effects (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT, "
-                        "n INTEGER); CREATE TABLE totals (count INTEGER, sum INTEGER); "
-                        "INSERT INTO totals VALUES (0, 0)");
-    }
-    herald::sqlite_store producer(outbox_file.path());
-    herald_test::exec(producer.connection(), "CREATE TABLE orders (n INTEGER)");
-    herald::outbox<herald::sqlite_store> box(producer);
+  crash_bench(int n, int keys) : messages(n) {
+    backend.create_tables();
+    auto producer = backend.producer();
+    herald::outbox<typename Backend::store_type> box(*producer);
     for (int i = 0; i < n; ++i) {
       const std::string key = "k" + std::to_string(i % keys);
-      auto tx = producer.begin();
-      herald_test::exec(tx.connection(), "INSERT INTO orders VALUES (" + std::to_string(i) + ")");
+      auto tx = producer->begin();
+      Backend::exec(
+          tx, "INSERT INTO " + backend.tables() + "orders VALUES (" + std::to_string(i) + ")");
       box.stage(tx, herald_test::order_placed{key, i}, {.key = key});
       tx.commit();
       staged[key].push_back(i);
@@ -68,26 +147,20 @@ struct crash_bench {
   }
 
   std::vector<std::string> relay_args(const char* mode, long after, long pace_us = 0) const {
-    return {"sqlite", outbox_file.path(),    consumer_file.path(),
-            mode,     std::to_string(after), std::to_string(pace_us)};
+    auto args = backend.args();
+    for (auto a : {std::string(mode), std::to_string(after), std::to_string(pace_us)}) {
+      args.push_back(a);
+    }
+    return args;
   }
 
   // Lost and twice-done messages, and whether each key's effects kept its order.
   void check_effects() {
-    herald::sqlite_store consumer(consumer_file.path());
     std::map<std::string, std::vector<int>> done;
     std::map<int, int> times;
-    {
-      auto tx = consumer.begin();
-      sqlite3_stmt* s = nullptr;
-      sqlite3_prepare_v2(tx.connection(), "SELECT key, n FROM effects ORDER BY seq", -1, &s,
-                         nullptr);
-      while (sqlite3_step(s) == SQLITE_ROW) {
-        const int n = sqlite3_column_int(s, 1);
-        done[reinterpret_cast<const char*>(sqlite3_column_text(s, 0))].push_back(n);
-        ++times[n];
-      }
-      sqlite3_finalize(s);
+    for (const auto& [key, n] : backend.effects()) {
+      done[key].push_back(n);
+      ++times[n];
     }
     int lost = 0, twice = 0;
     for (int i = 0; i < messages; ++i) {
@@ -98,8 +171,8 @@ struct crash_bench {
     CHECK(lost == 0);
     CHECK(twice == 0);
     CHECK(done == staged);  // every key's effects in commit order
-    herald::sqlite_store producer(outbox_file.path());
-    herald::outbox<herald::sqlite_store> box(producer);
+    auto producer = backend.producer();
+    herald::outbox<typename Backend::store_type> box(*producer);
     CHECK(box.stats().backlog == 0);
   }
 };
@@ -108,9 +181,9 @@ bool killed(int status) { return WIFSIGNALED(status) && WTERMSIG(status) == SIGK
 
 }  // namespace
 
-TEST_CASE("sqlite outbox: a relay killed at each crash point loses nothing, does nothing twice",
-          "[outbox][sqlite][crash]") {
-  crash_bench b(messages_wanted(120), 7);
+TEMPLATE_TEST_CASE("outbox: a relay killed at each crash point loses nothing, does nothing twice",
+                   "[outbox][crash]", CRASH_BACKENDS) {
+  crash_bench<TestType> b(messages_wanted(120), 7);
   int kills = 0;
   // Between commit and publish, and between publish and mark-sent, at the
   // first delivery, inside a batch (10) and at its end.
@@ -128,9 +201,9 @@ TEST_CASE("sqlite outbox: a relay killed at each crash point loses nothing, does
   b.check_effects();
 }
 
-TEST_CASE("sqlite outbox: three relay processes at once, killed and restarted at random",
-          "[outbox][sqlite][crash]") {
-  crash_bench b(messages_wanted(600), 13);
+TEMPLATE_TEST_CASE("outbox: three relay processes at once, killed and restarted at random",
+                   "[outbox][crash]", CRASH_BACKENDS) {
+  crash_bench<TestType> b(messages_wanted(600), 13);
   std::mt19937 random(std::random_device{}());
   std::vector<pid_t> relays;
   auto args = b.relay_args("none", 0, 2000);  // 2 ms per delivery: kills land mid-work

@@ -10,6 +10,9 @@
 #if HERALD_TEST_SQLITE
 #include <herald/sqlite/sqlite_outbox.hpp>
 #endif
+#if HERALD_TEST_POSTGRES
+#include <herald/postgres/postgres_outbox.hpp>
+#endif
 
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -95,10 +98,59 @@ inline herald::sqlite_store& store_of(std::unique_ptr<herald::sqlite_store>& sec
 }
 #endif
 
+#if HERALD_TEST_POSTGRES
+inline void pg_exec(PGconn* c, const std::string& sql) {
+  PGresult* r = PQexec(c, sql.c_str());
+  const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+  const std::string why = ok ? "" : PQresultErrorMessage(r);
+  PQclear(r);
+  if (!ok) throw std::runtime_error("postgres: " + why + " in: " + sql);
+}
+
+struct postgres_outbox_fixture {
+  static constexpr const char* name = "postgres";
+  postgres_schema schema;
+  herald::postgres_store store{schema.url(), {.schema = schema.name()}};
+
+  postgres_outbox_fixture() {
+    auto tx = store.begin();
+    pg_exec(tx.connection(), "CREATE TABLE " + schema.name() + ".business (n integer NOT NULL)");
+    tx.commit();
+  }
+  void write_business_row(herald::postgres_store::transaction& tx, int n) {
+    pg_exec(tx.connection(),
+            "INSERT INTO " + schema.name() + ".business VALUES (" + std::to_string(n) + ")");
+  }
+  std::size_t business_rows() {
+    auto tx = store.begin();
+    PGresult* r =
+        PQexec(tx.connection(), ("SELECT count(*) FROM " + schema.name() + ".business").c_str());
+    const auto n = static_cast<std::size_t>(std::atoll(PQgetvalue(r, 0, 0)));
+    PQclear(r);
+    return n;
+  }
+  // Another store on the schema, as another process has.
+  std::unique_ptr<herald::postgres_store> another_store() {
+    return std::make_unique<herald::postgres_store>(
+        schema.url(), herald::postgres_options{.schema = schema.name()});
+  }
+};
+inline herald::postgres_store& store_of(std::unique_ptr<herald::postgres_store>& second,
+                                        herald::postgres_store&) {
+  return *second;
+}
+#endif
+
 }  // namespace herald_test
 
-#if HERALD_TEST_SQLITE
+#if HERALD_TEST_SQLITE && HERALD_TEST_POSTGRES
+#define OUTBOX_STORES                                                     \
+  herald_test::memory_outbox_fixture, herald_test::sqlite_outbox_fixture, \
+      herald_test::postgres_outbox_fixture
+#elif HERALD_TEST_SQLITE
 #define OUTBOX_STORES herald_test::memory_outbox_fixture, herald_test::sqlite_outbox_fixture
+#elif HERALD_TEST_POSTGRES
+#define OUTBOX_STORES herald_test::memory_outbox_fixture, herald_test::postgres_outbox_fixture
 #else
 #define OUTBOX_STORES herald_test::memory_outbox_fixture
 #endif

@@ -11,7 +11,7 @@
 
 namespace herald::detail::postgres {
 
-inline constexpr int schema_version = 3;
+inline constexpr int schema_version = 4;
 
 // Version 1: the messages and the lease tokens. Finished messages are
 // deleted, so the table stays small; autovacuum runs early for the churn.
@@ -50,6 +50,40 @@ inline constexpr const char* schema_v2 = R"(CREATE TABLE {s}.dedup (
 // them and the head of each group, never the messages queued behind a head.
 inline constexpr const char* schema_v3 =
     R"(CREATE INDEX queue_ungrouped ON {s}.queue (queue, seq) WHERE NOT dead AND grp = '';)";
+
+// Version 4: the outbox, its partition leases and relays, and the inbox.
+inline constexpr const char* schema_v4 = R"(CREATE TABLE {s}.outbox (
+      seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      id text NOT NULL,
+      destination text NOT NULL,
+      key text NOT NULL DEFAULT '',
+      part integer NOT NULL,
+      body text NOT NULL,
+      staged_at bigint NOT NULL,
+      attempts integer NOT NULL DEFAULT 0,
+      not_before bigint NOT NULL DEFAULT 0,
+      last_error text NOT NULL DEFAULT '',
+      parked boolean NOT NULL DEFAULT false,
+      parked_at bigint,
+      sent boolean NOT NULL DEFAULT false,
+      sent_at bigint)
+      WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02,
+            autovacuum_vacuum_insert_scale_factor = 0.05);
+    CREATE INDEX outbox_pending ON {s}.outbox (part, seq) WHERE NOT sent;
+    CREATE INDEX outbox_keys ON {s}.outbox (key, seq) WHERE NOT sent AND key <> '';
+    CREATE INDEX outbox_sent ON {s}.outbox (sent_at) WHERE sent;
+    CREATE TABLE {s}.outbox_partitions (
+      part integer PRIMARY KEY,
+      owner text NOT NULL,
+      token bigint NOT NULL,
+      lease_until bigint NOT NULL);
+    CREATE TABLE {s}.outbox_relays (owner text PRIMARY KEY, seen_until bigint NOT NULL);
+    CREATE TABLE {s}.inbox (
+      consumer text NOT NULL,
+      id text NOT NULL,
+      claimed_at bigint NOT NULL,
+      PRIMARY KEY (consumer, id));
+    CREATE INDEX inbox_age ON {s}.inbox (claimed_at);)";
 
 // `sql` with every {s} replaced by the quoted schema.
 inline std::string in_schema(std::string_view sql, std::string_view schema) {
