@@ -3,6 +3,7 @@
 // inbox tables runs it.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <herald/bus/bus.hpp>
 #include <herald/outbox/inbox.hpp>
 #include <herald/outbox/outbox.hpp>
@@ -12,6 +13,7 @@
 #include <herald/testing/manual_clock.hpp>
 #include <herald/topic/topic.hpp>
 #include <map>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -448,4 +450,38 @@ TEMPLATE_TEST_CASE("inbox: an event the consumer cannot decode is dead-lettered 
   const auto& report = dead.empty() ? undecodable.front() : dead.front();
   CHECK_THAT(report.text, Catch::Contains("test.order.cancelled"));
   CHECK(report.payload.find(wrong.id) != std::string::npos);  // the bytes go with the report
+}
+
+TEMPLATE_TEST_CASE("outbox: a started relay publishes what commits later, and stops",
+                   "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  std::mutex mutex;
+  std::condition_variable arrived;
+  std::vector<int> got;
+  auto o = b.relay_options();
+  o.poll_interval = 5ms;
+  herald::relay relay(
+      b.box,
+      [&](const herald::outbox_record& r) {
+        std::lock_guard lock(mutex);
+        got.push_back(recording_target::number(r));
+        arrived.notify_all();
+      },
+      o);
+  relay.start();
+  CHECK(relay.health().state == herald::part_state::running);
+  for (int i = 0; i < 5; ++i) b.stage("k", i);
+  {
+    std::unique_lock lock(mutex);
+    CHECK(arrived.wait_for(lock, 30s, [&] { return got.size() == 5; }));
+    CHECK(got == std::vector<int>{0, 1, 2, 3, 4});
+  }
+  const auto report = relay.stop(10s);
+  CHECK(report.in_time);
+  CHECK(relay.health().state == herald::part_state::stopped);
+  CHECK(b.box.stats().backlog == 0);
+  // It gave its partitions back: another relay takes them at once, not after the lease.
+  herald::relay next(b.box, b.target, b.relay_options("next"));
+  b.stage("k", 5);
+  CHECK(next.run_once(b.clock.now()) == 1);
 }
