@@ -8,6 +8,7 @@
 #include <herald/outbox/inbox.hpp>
 #include <herald/outbox/outbox.hpp>
 #include <herald/outbox/relay.hpp>
+#include <herald/runtime/host.hpp>
 #include <herald/runtime/metrics.hpp>
 #include <herald/store/memory_outbox.hpp>
 #include <herald/testing/manual_clock.hpp>
@@ -484,4 +485,51 @@ TEMPLATE_TEST_CASE("outbox: a started relay publishes what commits later, and st
   herald::relay next(b.box, b.target, b.relay_options("next"));
   b.stage("k", 5);
   CHECK(next.run_once(b.clock.now()) == 1);
+}
+
+TEMPLATE_TEST_CASE("outbox: a relay under a host reports to the host's sink and metrics",
+                   "[outbox][conformance][host]", OUTBOX_STORES) {
+  bench<TestType> b;
+  herald_test::failure_recorder host_failures;
+  herald::metrics_registry host_metrics;
+  herald::host host({.failures = &host_failures, .metrics = &host_metrics});
+  std::mutex mutex;
+  std::condition_variable arrived;
+  std::vector<int> got;
+  std::atomic<bool> down{true};
+  auto o = b.relay_options("hosted");
+  o.failures = nullptr;  // the host's
+  o.metrics = nullptr;
+  o.poll_interval = 5ms;
+  o.retry.base = 20ms;
+  o.clock = herald::system_clock{};  // its retries wait in real time
+  herald::relay relay(
+      b.box,
+      [&](const herald::outbox_record& r) {
+        if (down) throw std::runtime_error("broker unreachable");
+        std::lock_guard lock(mutex);
+        got.push_back(recording_target::number(r));
+        arrived.notify_all();
+      },
+      o);
+  host.add(relay);
+  for (int i = 0; i < 3; ++i) b.stage("k", i);
+  host.start();
+  REQUIRE(host_failures.wait_for_count(1));
+  const auto first = host_failures.all().front();
+  CHECK(first.part == "relay");
+  CHECK_THAT(first.text, Catch::Contains("broker unreachable"));
+  down = false;
+  {
+    std::unique_lock lock(mutex);
+    CHECK(arrived.wait_for(lock, 30s, [&] { return got.size() == 3; }));
+    CHECK(got == std::vector<int>{0, 1, 2});
+  }
+  const auto report = host.stop(10s);
+  CHECK(report.in_time);
+  CHECK(host.health().front().state == herald::part_state::stopped);
+  CHECK(herald_test::metric_value(host_metrics, "herald_relay_published_total",
+                                  {{"relay", "hosted"}}) == 3);
+  CHECK(herald_test::metric_value(b.metrics, "herald_relay_published_total",
+                                  {{"relay", "hosted"}}) == -1);  // nothing beside the host's
 }
