@@ -4,7 +4,6 @@
 // the consumer behind an inbox must see every message, each effect once, in
 // commit order per key.
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -16,6 +15,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "catch.hpp"
@@ -25,13 +25,7 @@
 namespace {
 
 pid_t spawn_relay(std::vector<std::string> args) {
-  std::string self = HERALD_OUTBOX_CHILD;
-  std::vector<char*> argv{self.data()};
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) == 0);
-  return pid;
+  return herald_test::spawn_crash_child(std::move(args), HERALD_OUTBOX_CHILD);
 }
 
 // Sizes: CI runs the small ones; HERALD_CRASH_MESSAGES sets a larger run by hand.

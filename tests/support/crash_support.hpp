@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// What the crash tests share: spawning the worker process they kill
-// (tests/queue/crash_child.cpp), and reading the log it writes, one line per
-// handled message, before each ack.
+// What the crash tests share: spawning the process they kill (the queue
+// worker of tests/queue/crash_child.cpp, or another child), and reading the
+// log the worker writes, one line per handled message, before each ack.
 
 #include <spawn.h>
 #include <sys/wait.h>
@@ -20,9 +20,9 @@ extern char** environ;
 
 namespace herald_test {
 
-// Starts crash_child with `args` (after its own path).
-inline pid_t spawn_crash_child(std::vector<std::string> args) {
-  std::string self = HERALD_CRASH_CHILD;
+// Starts the child at `self` with `args` (after its own path).
+inline pid_t spawn_crash_child(std::vector<std::string> args,
+                               std::string self = HERALD_CRASH_CHILD) {
   std::vector<char*> argv{self.data()};
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
