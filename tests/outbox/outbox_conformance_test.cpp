@@ -30,21 +30,41 @@ using herald_test::order_placed;
 
 namespace {
 
-// What a relay target received, and a switch to make it fail.
+// What a relay target received, and a switch to make it fail. A started
+// relay publishes from its own thread: wait_for() and numbers() may be
+// called beside it.
 struct recording_target {
   struct state {
+    std::mutex mutex;
+    std::condition_variable arrived;
     std::vector<herald::outbox_record> received;
     std::set<std::string> failing_keys;  // publishes of these keys throw
-    bool down = false;
+    std::atomic<bool> down{false};
     bool duplicate = false;  // answer every publish as a duplicate
   };
   std::shared_ptr<state> s = std::make_shared<state>();
 
   herald::publish_result operator()(const herald::outbox_record& r) const {
     if (s->down) throw std::runtime_error("broker unreachable");
+    std::lock_guard lock(s->mutex);
     if (s->failing_keys.count(r.key)) throw std::runtime_error("rejected: " + r.key);
     s->received.push_back(r);
+    s->arrived.notify_all();
     return {0, s->duplicate};
+  }
+
+  // Waits until `n` messages were received, with a generous deadline: never a bare sleep.
+  bool wait_for(std::size_t n) const {
+    std::unique_lock lock(s->mutex);
+    return s->arrived.wait_for(lock, 30s, [&] { return s->received.size() >= n; });
+  }
+
+  // The order numbers received, in arrival order.
+  [[nodiscard]] std::vector<int> numbers() const {
+    std::lock_guard lock(s->mutex);
+    std::vector<int> out;
+    for (const auto& r : s->received) out.push_back(number(r));
+    return out;
   }
 
   // The order numbers received, per key.
@@ -456,27 +476,14 @@ TEMPLATE_TEST_CASE("inbox: an event the consumer cannot decode is dead-lettered 
 TEMPLATE_TEST_CASE("outbox: a started relay publishes what commits later, and stops",
                    "[outbox][conformance]", OUTBOX_STORES) {
   bench<TestType> b;
-  std::mutex mutex;
-  std::condition_variable arrived;
-  std::vector<int> got;
   auto o = b.relay_options();
   o.poll_interval = 5ms;
-  herald::relay relay(
-      b.box,
-      [&](const herald::outbox_record& r) {
-        std::lock_guard lock(mutex);
-        got.push_back(recording_target::number(r));
-        arrived.notify_all();
-      },
-      o);
+  herald::relay relay(b.box, b.target, o);
   relay.start();
   CHECK(relay.health().state == herald::part_state::running);
   for (int i = 0; i < 5; ++i) b.stage("k", i);
-  {
-    std::unique_lock lock(mutex);
-    CHECK(arrived.wait_for(lock, 30s, [&] { return got.size() == 5; }));
-    CHECK(got == std::vector<int>{0, 1, 2, 3, 4});
-  }
+  CHECK(b.target.wait_for(5));
+  CHECK(b.target.numbers() == std::vector<int>{0, 1, 2, 3, 4});
   const auto report = relay.stop(10s);
   CHECK(report.in_time);
   CHECK(relay.health().state == herald::part_state::stopped);
@@ -493,25 +500,14 @@ TEMPLATE_TEST_CASE("outbox: a relay under a host reports to the host's sink and 
   herald_test::failure_recorder host_failures;
   herald::metrics_registry host_metrics;
   herald::host host({.failures = &host_failures, .metrics = &host_metrics});
-  std::mutex mutex;
-  std::condition_variable arrived;
-  std::vector<int> got;
-  std::atomic<bool> down{true};
+  b.target.s->down = true;
   auto o = b.relay_options("hosted");
   o.failures = nullptr;  // the host's
   o.metrics = nullptr;
   o.poll_interval = 5ms;
   o.retry.base = 20ms;
   o.clock = herald::system_clock{};  // its retries wait in real time
-  herald::relay relay(
-      b.box,
-      [&](const herald::outbox_record& r) {
-        if (down) throw std::runtime_error("broker unreachable");
-        std::lock_guard lock(mutex);
-        got.push_back(recording_target::number(r));
-        arrived.notify_all();
-      },
-      o);
+  herald::relay relay(b.box, b.target, o);
   host.add(relay);
   for (int i = 0; i < 3; ++i) b.stage("k", i);
   host.start();
@@ -519,12 +515,9 @@ TEMPLATE_TEST_CASE("outbox: a relay under a host reports to the host's sink and 
   const auto first = host_failures.all().front();
   CHECK(first.part == "relay");
   CHECK_THAT(first.text, Catch::Contains("broker unreachable"));
-  down = false;
-  {
-    std::unique_lock lock(mutex);
-    CHECK(arrived.wait_for(lock, 30s, [&] { return got.size() == 3; }));
-    CHECK(got == std::vector<int>{0, 1, 2});
-  }
+  b.target.s->down = false;
+  CHECK(b.target.wait_for(3));
+  CHECK(b.target.numbers() == std::vector<int>{0, 1, 2});
   const auto report = host.stop(10s);
   CHECK(report.in_time);
   CHECK(host.health().front().state == herald::part_state::stopped);
