@@ -23,4 +23,6 @@ write_basic_package_version_file("${PROJECT_BINARY_DIR}/herald-config-version.cm
 install(FILES "${PROJECT_BINARY_DIR}/herald-config.cmake"
               "${PROJECT_BINARY_DIR}/herald-config-version.cmake"
         DESTINATION "${herald_config_dir}")
+# herald::nats finds libnats through this module (Debian's own CMake config for it is broken).
+install(FILES cmake/modules/FindLibNATS.cmake DESTINATION "${herald_config_dir}")
 install(FILES LICENSE DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/herald")

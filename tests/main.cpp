@@ -3,33 +3,65 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #if HERALD_TEST_POSTGRES
 #include "support/postgres_server.hpp"
 #endif
+#if HERALD_TEST_NATS
+#include "support/nats_server.hpp"
+#endif
 
-// Catch2 2.13 cannot skip a test. Without a PostgreSQL server outside CI,
-// the tests that need one are left out of a whole run with one line, and
-// one asked for by name (as ctest does) exits with 77, which ctest reports
-// as skipped. Under CI=true they run, and fail saying what is missing.
+// Catch2 2.13 cannot skip a test. Without a PostgreSQL or NATS server
+// outside CI, the tests that need one are left out of a whole run with one
+// line, and one asked for by name (as ctest does) exits with 77, which ctest
+// reports as skipped. Under CI=true they run, and fail saying what is missing.
+namespace {
+bool under_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+// False if the run is to end with 77: it names only tests of a missing server.
+bool leave_out(Catch::ConfigData& config, const char* server, const char* missing) {
+  const bool listing = config.listTests || config.listTestNamesOnly || config.listTags;
+  if (listing || under_ci()) return true;
+  bool names_server = false;
+  for (const auto& spec : config.testsOrTags) {
+    names_server = names_server || spec.find(server) != std::string::npos;
+  }
+  std::fprintf(stderr, "SKIPPED: the %s tests: %s\n", server, missing);
+  if (names_server) return false;
+  // One filter for all the servers left out: within it, exclusions hold together (AND).
+  static bool excluding = false;
+  const std::string exclusion = std::string("~*") + server + "*";
+  if (config.testsOrTags.empty()) {
+    config.testsOrTags.push_back(exclusion);
+    excluding = true;
+  } else if (excluding) {
+    config.testsOrTags.back() += " " + exclusion;
+  }
+  return true;
+}
+}  // namespace
+
 int main(int argc, char* argv[]) {
   Catch::Session session;
   if (const int rc = session.applyCommandLine(argc, argv); rc != 0) return rc;
-#if HERALD_TEST_POSTGRES
   auto& config = session.configData();
-  const bool listing = config.listTests || config.listTestNamesOnly || config.listTags;
-  if (!listing && !herald_test::postgres_env() && !herald_test::under_ci()) {
-    bool names_postgres = false;
-    for (const auto& spec : config.testsOrTags) {
-      names_postgres = names_postgres || spec.find("postgres") != std::string::npos;
-    }
-    std::fprintf(stderr, "SKIPPED: the PostgreSQL tests: %s\n", herald_test::postgres_missing);
-    if (names_postgres) return 77;
-    if (config.testsOrTags.empty()) config.testsOrTags.push_back("~*postgres*");
-    session.useConfigData(config);
+#if HERALD_TEST_POSTGRES
+  if (!herald_test::postgres_env() &&
+      !leave_out(config, "postgres", herald_test::postgres_missing)) {
+    return 77;
   }
 #endif
+#if HERALD_TEST_NATS
+  if (!herald_test::nats_env() && !leave_out(config, "nats", herald_test::nats_missing)) {
+    return 77;
+  }
+#endif
+  session.useConfigData(config);
   return session.run();
 }
 #endif

@@ -29,6 +29,8 @@ enum class errc {
   permanent_failure = 16,    ///< a handler refused a message that no retry can help
   handler_failed = 17,       ///< a handler threw an exception that is not a herald::error
   storage_unavailable = 18,  ///< the database server cannot be reached, or the connection broke
+  broker_unavailable = 19,   ///< the message broker cannot be reached, or did not answer in time
+  broker_refused = 20,  ///< the message broker answered with an error (a stream's settings, say)
 };
 
 /// The code's stable name, as docs/errors.md lists it.
@@ -70,6 +72,10 @@ enum class errc {
       return "handler_failed";
     case errc::storage_unavailable:
       return "storage_unavailable";
+    case errc::broker_unavailable:
+      return "broker_unavailable";
+    case errc::broker_refused:
+      return "broker_refused";
   }
   return "unknown";
 }

@@ -12,16 +12,9 @@
 
 #include "catch.hpp"
 #include "support/failure_recorder.hpp"
+#include "support/transport_fixtures.hpp"
 
-namespace {
-
-herald::wire_message bytes(std::string data) {
-  herald::wire_message m;
-  m.data = std::move(data);
-  return m;
-}
-
-}  // namespace
+using herald_test::bytes;
 
 TEST_CASE("fan-out: every subscriber gets every message, wildcards included",
           "[transport][inproc]") {

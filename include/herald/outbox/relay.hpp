@@ -60,11 +60,13 @@ template <class F>
 concept relay_target = std::invocable<F&, const outbox_record&>;
 
 /// A relay target publishing each record's envelope to the subject it was
-/// staged for, on any Transport: topics of that name receive it.
+/// staged for, on any Transport: topics of that name receive it. The
+/// record's id travels as the message id, so a broker that de-duplicates
+/// (JetStream) drops what a relay that died before marking it sent sends again.
 template <class Transport>
 auto to_transport(Transport& transport) {
   return [&transport](const outbox_record& r) {
-    return transport.publish(r.destination, wire_message{r.destination, r.body});
+    return transport.publish(r.destination, wire_message{r.destination, r.body, 1, r.id});
   };
 }
 

@@ -26,6 +26,7 @@ enum class failure_kind {
   overflow_dropped,  ///< a bounded queue dropped a message
   stop_deadline,     ///< work was still running when a stop's deadline passed
   callback_threw,    ///< a user callback herald called threw (and was ignored)
+  broker_failed,     ///< the message broker failed a call made for a part (a fetch, an ack)
 };
 
 [[nodiscard]] constexpr std::string_view to_string(failure_kind kind) noexcept {
@@ -48,6 +49,8 @@ enum class failure_kind {
       return "stop_deadline";
     case failure_kind::callback_threw:
       return "callback_threw";
+    case failure_kind::broker_failed:
+      return "broker_failed";
   }
   return "unknown";
 }

@@ -78,6 +78,7 @@ class topic {
                                   detail::current_frame);
     wire_message wire;
     wire.data = encode(m, opts.limits);
+    wire.id = m.id;
     auto result = transport_.publish(state_->name, std::move(wire));
     state_->published.add();
     return result;

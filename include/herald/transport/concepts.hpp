@@ -23,6 +23,10 @@ struct wire_message {
   std::string subject;
   std::string data;
   std::uint32_t delivery_attempt = 1;  ///< 2 and up: a redelivery
+  /// The CloudEvent's id, where the publisher knows it (topics and relays
+  /// do): a broker that de-duplicates by message id (JetStream's
+  /// Nats-Msg-Id) drops a second publish of it. Empty: no de-duplication.
+  std::string id{};
 
   /// Not on the wire: what a receiver decoded from `data`, kept with this
   /// delivery so that every subscriber it reaches decodes it once. A

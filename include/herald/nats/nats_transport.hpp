@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <nats/nats.h>
+
+#include <algorithm>      // the retired consumers
+#include <chrono>         // publish deadlines
+#include <cstdint>        // sequences, ids
+#include <map>            // subscriptions by id, counters by subject
+#include <memory>         // consumers shared with their loops
+#include <mutex>          // the subscription table
+#include <string>         // subjects, names
+#include <string_view>    // subjects
+#include <thread>         // waits between publish attempts
+#include <unordered_map>  // counters by subject
+#include <utility>        // std::move
+#include <vector>         // consumers to stop
+
+#include "herald/error.hpp"
+#include "herald/id.hpp"
+#include "herald/nats/detail/connection.hpp"
+#include "herald/nats/detail/names.hpp"
+#include "herald/nats/detail/pull_consumer.hpp"
+#include "herald/nats/detail/streams.hpp"
+#include "herald/nats/nats_options.hpp"
+#include "herald/runtime/failure.hpp"
+#include "herald/runtime/metrics.hpp"
+#include "herald/subscription.hpp"
+#include "herald/transport/concepts.hpp"
+#include "herald/transport/subject.hpp"
+
+namespace herald {
+
+/// Topics between processes and machines over NATS JetStream, at least once.
+///
+/// publish() returns once JetStream has stored the message (its PubAck),
+/// retrying through reconnects until `publish_timeout`; the message id goes
+/// as Nats-Msg-Id, so a republish inside the stream's duplicate window is
+/// acknowledged as a duplicate (publish_result::duplicate) and stored once.
+/// Each topic has a stream of its own, made on first use (or one the
+/// operator names in nats_options::streams).
+///
+/// subscribe() makes a pull consumer: durable and named after the group
+/// (competing consumers: members in any process share it), else after
+/// `durable_name` (a fan-out subscriber that resumes where it left off), else
+/// ephemeral (removed once the subscriber goes). A thread per subscription
+/// fetches bounded batches, runs the handler, and then acknowledges with
+/// AckSync; a handler that throws gets a Nak carrying the retry policy's
+/// delay; after `retry.max_attempts` deliveries (or at once for
+/// errc::permanent_failure) the message goes to the dead-letter subject with
+/// the reason and attempt count, and is Term'ed. While a handler runs, the
+/// server is told every third of AckWait that it is still in progress.
+/// Any thread may publish and subscribe at once. docs/nats.md has the rest.
+class nats_transport {
+ public:
+  using transport_concept = transport_tag;
+
+  /// Connects; throws errc::broker_unavailable if no server answers within connect_timeout.
+  explicit nats_transport(nats_options options = {})
+      : options_(std::move(options)), connection_(options_), streams_(options_, connection_.js()) {}
+
+  /// Stops every subscription (after the handlers running now), then disconnects.
+  ~nats_transport() {
+    source_->close();
+    std::map<std::uint64_t, std::shared_ptr<detail::nats_pull_consumer>> active;
+    std::vector<std::shared_ptr<detail::nats_pull_consumer>> retired;
+    {
+      std::lock_guard lock(mutex_);
+      active.swap(consumers_);
+      retired.swap(retired_);
+    }
+    for (auto& [id, c] : active) c->stop();
+    for (auto& c : retired) c->wait_finished();
+  }
+
+  nats_transport(const nats_transport&) = delete;
+  nats_transport& operator=(const nats_transport&) = delete;
+
+  publish_result publish(std::string_view subject, wire_message message) {
+    validate_subject(subject);
+    const std::string to(subject);
+    streams_.holding(to);
+    // Without an id a retry after a lost acknowledgement would store the
+    // message twice: give it one.
+    if (message.id.empty()) message.id = new_id();
+    natsMsg* msg = nullptr;
+    detail::nats_check(natsMsg_Create(&msg, to.c_str(), nullptr, message.data.data(),
+                                      static_cast<int>(message.data.size())),
+                       "cannot make a message for '" + to + "'");
+    natsMsgHeader_Set(msg, "content-type", "application/cloudevents+json");
+    const auto result = publish_stored(msg, message.id, "publish to '" + to + "'");
+    natsMsg_Destroy(msg);
+    counters(to).add(result.duplicate);
+    return result;
+  }
+
+  subscription subscribe(std::string_view subject, subscribe_options options,
+                         wire_handler handler) {
+    validate_subject(subject, true);
+    detail::nats_consumer_spec spec;
+    spec.filter = std::string(subject);
+    spec.stream = streams_.holding(subject);
+    const std::string& name = !options.group.empty() ? options.group : options.durable_name;
+    if (!name.empty()) spec.name = detail::nats_name("", name);
+    spec.max_in_flight = options.max_in_flight;
+    auto consumer = std::make_shared<detail::nats_pull_consumer>(
+        connection_, options_, std::move(spec), std::move(handler),
+        [this](natsMsg* m, const std::string& reason, std::uint32_t attempts) {
+          return dead_letter(m, reason, attempts);
+        });
+    consumer->start();
+    std::lock_guard lock(mutex_);
+    consumers_.emplace(++last_id_, consumer);
+    return subscription(source_, &unsubscribe_thunk, this, 0, last_id_);
+  }
+
+  /// The stream that holds `subject` (a topic's name, or a filter that one of
+  /// nats_options::streams holds), made on first use.
+  std::string stream_of(std::string_view subject) { return streams_.holding(subject); }
+
+  /// Whether the connection is up now (it reconnects by itself).
+  [[nodiscard]] bool connected() const noexcept { return connection_.connected(); }
+
+  [[nodiscard]] const nats_options& options() const noexcept { return options_; }
+
+  /// The underlying libnats handles, for what herald does not wrap.
+  [[nodiscard]] natsConnection* native_connection() const noexcept { return connection_.get(); }
+  [[nodiscard]] jsCtx* native_jetstream() const noexcept { return connection_.js(); }
+
+ private:
+  struct subject_counters {
+    metric_ref published, duplicates;
+    void add(bool duplicate) const noexcept { (duplicate ? duplicates : published).add(); }
+  };
+
+  static void unsubscribe_thunk(void* self, std::size_t, std::uint64_t id) noexcept {
+    static_cast<nats_transport*>(self)->remove(id);
+  }
+
+  void remove(std::uint64_t id) noexcept {
+    std::shared_ptr<detail::nats_pull_consumer> consumer;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = consumers_.find(id);
+      if (it == consumers_.end()) return;
+      consumer = std::move(it->second);
+      consumers_.erase(it);
+    }
+    consumer->stop();  // outside the lock: it waits for a handler that may subscribe
+    if (consumer->finished()) return;
+    // Stopped by its own handler: its loop ends after it; the destructor waits for that.
+    std::lock_guard lock(mutex_);
+    std::erase_if(retired_, [](const auto& c) { return c->finished(); });
+    retired_.push_back(std::move(consumer));
+  }
+
+  // Publishes until JetStream stores it or publish_timeout passes.
+  publish_result publish_stored(natsMsg* msg, const std::string& id, const std::string& what) {
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = detail::nats_ms(options_.ack_timeout);
+    po.MsgId = id.c_str();
+    const auto deadline = std::chrono::steady_clock::now() + options_.publish_timeout;
+    for (;;) {
+      jsPubAck* ack = nullptr;
+      jsErrCode code{};
+      const natsStatus s = js_PublishMsg(&ack, connection_.js(), msg, &po, &code);
+      if (s == NATS_OK) {
+        publish_result result{ack->Sequence, ack->Duplicate};
+        jsPubAck_Destroy(ack);
+        return result;
+      }
+      if (!detail::nats_transient(s) || std::chrono::steady_clock::now() >= deadline) {
+        detail::throw_nats(s, code,
+                           "cannot " + what + " (for " +
+                               std::to_string(detail::nats_ms(options_.publish_timeout)) + " ms)");
+      }
+      std::this_thread::sleep_for(options_.reconnect_wait);
+    }
+  }
+
+  // Publishes a message whose last attempt failed to the dead-letter subject,
+  // its reason and attempts in headers. False if that did not succeed.
+  bool dead_letter(natsMsg* original, const std::string& reason, std::uint32_t attempts) noexcept {
+    const std::string from = natsMsg_GetSubject(original);
+    const std::string to = options_.dead_letter_subject + "." + from;
+    try {
+      streams_.dead_letters();
+      natsMsg* msg = nullptr;
+      detail::nats_check(natsMsg_Create(&msg, to.c_str(), nullptr, natsMsg_GetData(original),
+                                        natsMsg_GetDataLength(original)),
+                         "cannot make a dead letter");
+      std::string header_reason = reason;  // a header value is one line
+      std::replace_if(
+          header_reason.begin(), header_reason.end(), [](char c) { return c == '\r' || c == '\n'; },
+          ' ');
+      natsMsgHeader_Set(msg, "content-type", "application/cloudevents+json");
+      natsMsgHeader_Set(msg, "herald-dead-letter-reason", header_reason.c_str());
+      natsMsgHeader_Set(msg, "herald-attempts", std::to_string(attempts).c_str());
+      natsMsgHeader_Set(msg, "herald-subject", from.c_str());
+      // One dead letter per stored message, also if this process dies before its Term.
+      std::string id = "dead-letter:" + from;
+      if (jsMsgMetaData* meta = nullptr; natsMsg_GetMetaData(&meta, original) == NATS_OK) {
+        id = std::string("dead-letter:") + meta->Stream + ":" +
+             std::to_string(meta->Sequence.Stream);
+        jsMsgMetaData_Destroy(meta);
+      }
+      struct destroy {
+        natsMsg* m;
+        ~destroy() { natsMsg_Destroy(m); }
+      } guard{msg};
+      publish_stored(msg, id, "dead-letter to '" + to + "'");
+    } catch (const std::exception& e) {
+      detail::report_failure(
+          options_.failures,
+          {failure_kind::broker_failed,
+           "nats",
+           from,
+           errc::broker_unavailable,
+           {},
+           attempts,
+           std::string("could not dead-letter a message after ") + std::to_string(attempts) +
+               " attempts (" + reason + "): " + e.what() + "; it will be delivered again",
+           std::nullopt,
+           {}});
+      return false;
+    }
+    std::string text = "dead-lettered to '" + to + "' after " + std::to_string(attempts) +
+                       " attempt(s): " + reason;
+    detail::report_failure(
+        options_.failures,
+        {failure_kind::dead_lettered,
+         "nats",
+         from,
+         errc::handler_failed,
+         {},
+         attempts,
+         text,
+         std::nullopt,
+         std::string_view(natsMsg_GetData(original),
+                          static_cast<std::size_t>(natsMsg_GetDataLength(original)))});
+    if (auto* r = options_.metrics) {
+      r->counter("herald_nats_dead_lettered_total",
+                 "Messages herald moved to the dead-letter subject.", {{"subject", from}})
+          .add();
+    }
+    return true;
+  }
+
+  const subject_counters& counters(const std::string& subject) {
+    std::lock_guard lock(mutex_);
+    auto [it, fresh] = counters_.try_emplace(subject);
+    if (fresh && options_.metrics) {
+      const metric_labels l{{"subject", subject}};
+      it->second.published =
+          options_.metrics->counter("herald_nats_published_total", "Messages JetStream stored.", l);
+      it->second.duplicates = options_.metrics->counter(
+          "herald_nats_duplicates_total",
+          "Publishes JetStream answered as duplicates (stored once, before).", l);
+    }
+    return it->second;
+  }
+
+  nats_options options_;
+  detail::nats_connection connection_;
+  detail::nats_streams streams_;
+  std::mutex mutex_;
+  std::map<std::uint64_t, std::shared_ptr<detail::nats_pull_consumer>> consumers_;
+  std::vector<std::shared_ptr<detail::nats_pull_consumer>> retired_;
+  std::unordered_map<std::string, subject_counters> counters_;
+  std::uint64_t last_id_ = 0;
+  std::shared_ptr<subscription_source> source_ = subscription_source::make();
+};
+
+static_assert(transport<nats_transport>);
+
+}  // namespace herald
