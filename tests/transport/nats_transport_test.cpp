@@ -305,3 +305,34 @@ TEST_CASE(
   CHECK(lost == 0);
   CHECK(refused == 0);  // the publisher waited out the restart
 }
+
+TEST_CASE(
+    "nats: a batch beyond max_pending_acks is stored entire, once, in order; a resent one is "
+    "all duplicates",
+    "[transport][nats]") {
+  failure_recorder failures;
+  auto options = test_nats_options(&failures);
+  options.max_pending_acks = 16;
+  herald::nats_transport transport(options);
+  const auto subject = options.stream_prefix + ".bulk";
+  collector seen;
+  auto s = transport.subscribe(subject, {}, [&](const herald::wire_message& m) { seen.add(m); });
+  std::vector<herald::wire_message> batch;
+  for (int i = 0; i < 500; ++i)
+    batch.push_back(bytes(std::to_string(i), "bulk-" + std::to_string(i)));
+  const auto first = transport.publish_batch(subject, batch);
+  REQUIRE(first.size() == 500);
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    CHECK_FALSE(first[i].duplicate);
+    if (i > 0) CHECK(first[i].sequence == first[i - 1].sequence + 1);
+  }
+  const auto again = transport.publish_batch(subject, batch);  // a relay resending after a crash
+  for (std::size_t i = 0; i < again.size(); ++i) {
+    CHECK(again[i].duplicate);
+    CHECK(again[i].sequence == first[i].sequence);
+  }
+  REQUIRE(seen.wait_for(500));
+  const auto got = seen.messages();
+  for (int i = 0; i < 500; ++i) CHECK(got[static_cast<std::size_t>(i)] == std::to_string(i));
+  CHECK_FALSE(seen.wait_for(501, std::chrono::milliseconds(300)));
+}

@@ -192,3 +192,30 @@ TEMPLATE_LIST_TEST_CASE(
   CHECK(f.payload == "not json at all");
   CHECK(f.attempt == 1);  // acknowledged at once: never delivered again
 }
+
+TEMPLATE_LIST_TEST_CASE("transport: a topic's batch arrives entire and in order",
+                        "[transport][conformance]", transport_backends) {
+  TestType b;
+  const auto subject = b.subject("batch");
+  herald::topic<home::temperature, decltype(b.transport)> readings(b.transport, subject);
+  std::mutex mutex;
+  std::vector<double> got;
+  collector done;
+  auto s = readings.subscribe([&](const herald::message<home::temperature>& m) {
+    {
+      std::lock_guard lock(mutex);
+      got.push_back(m.data.celsius);
+    }
+    done.add(herald::wire_message{});
+  });
+  std::vector<home::temperature> batch;
+  for (int i = 0; i < 300; ++i) batch.push_back({"hall", static_cast<double>(i)});
+  const auto results = readings.publish_batch(batch);
+  REQUIRE(results.size() == 300);
+  for (std::size_t i = 1; i < results.size(); ++i) {
+    CHECK(results[i].sequence == results[i - 1].sequence + 1);
+  }
+  REQUIRE(done.wait_for(300));
+  std::lock_guard lock(mutex);
+  for (int i = 0; i < 300; ++i) CHECK(got[static_cast<std::size_t>(i)] == i);
+}

@@ -65,6 +65,9 @@ struct nats_options {
   duration publish_timeout = std::chrono::seconds(10);
   /// How long one attempt waits for its acknowledgement.
   duration ack_timeout = std::chrono::seconds(2);
+  /// publish_batch(): publishes awaiting JetStream's acknowledgement at once,
+  /// at most; a batch beyond it waits for acknowledgements to come back.
+  std::size_t max_pending_acks = 4096;
 
   // --- subscribing ---
   /// Where a durable consumer starts the first time it is made.

@@ -18,6 +18,7 @@
 
 #include "herald/error.hpp"
 #include "herald/id.hpp"
+#include "herald/nats/detail/batch.hpp"
 #include "herald/nats/detail/connection.hpp"
 #include "herald/nats/detail/names.hpp"
 #include "herald/nats/detail/pull_consumer.hpp"
@@ -83,15 +84,74 @@ class nats_transport {
     // Without an id a retry after a lost acknowledgement would store the
     // message twice: give it one.
     if (message.id.empty()) message.id = new_id();
-    natsMsg* msg = nullptr;
-    detail::nats_check(natsMsg_Create(&msg, to.c_str(), nullptr, message.data.data(),
-                                      static_cast<int>(message.data.size())),
-                       "cannot make a message for '" + to + "'");
-    natsMsgHeader_Set(msg, "content-type", "application/cloudevents+json");
+    natsMsg* msg = make_message(to, message.data);
     const auto result = publish_stored(msg, message.id, "publish to '" + to + "'");
     natsMsg_Destroy(msg);
     counters(to).add(result.duplicate);
     return result;
+  }
+
+  /// Publishes many messages without waiting for each acknowledgement (at
+  /// most max_pending_acks outstanding), and returns once JetStream has
+  /// acknowledged them all: results in the messages' order. One whose
+  /// acknowledgement did not come is published again, with its id, so the
+  /// stream stores it once. Throws like publish() if that fails too.
+  std::vector<publish_result> publish_batch(std::string_view subject,
+                                            std::vector<wire_message> messages) {
+    validate_subject(subject);
+    const std::string to(subject);
+    streams_.holding(to);
+    detail::nats_batch batch(messages.size());
+    jsOptions js_options;
+    jsOptions_Init(&js_options);
+    js_options.Wait = detail::nats_ms(options_.ack_timeout);
+    js_options.PublishAsync.MaxPending = static_cast<std::int64_t>(options_.max_pending_acks);
+    js_options.PublishAsync.AckHandler = &detail::nats_batch::on_ack;
+    js_options.PublishAsync.AckHandlerClosure = &batch;
+    // A context of its own: its acknowledgements and its wait for them
+    // concern this batch alone, while other threads publish theirs.
+    jsCtx* js = nullptr;
+    detail::nats_check(natsConnection_JetStream(&js, connection_.get(), &js_options),
+                       "cannot open JetStream for a batch to '" + to + "'");
+    struct destroy {
+      jsCtx* js;
+      ~destroy() { jsCtx_Destroy(js); }
+    } guard{js};
+    const auto deadline = std::chrono::steady_clock::now() + options_.publish_timeout;
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      auto& m = messages[i];
+      if (m.id.empty()) m.id = new_id();
+      natsMsg* msg = make_message(to, m.data);
+      batch.expect(msg, i);
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MsgId = m.id.c_str();
+      natsStatus s = NATS_OK;
+      // Stalls at max_pending_acks: it waits (StallWait), then says timeout.
+      while ((s = js_PublishMsgAsync(js, &msg, &po)) != NATS_OK && detail::nats_transient(s) &&
+             std::chrono::steady_clock::now() < deadline) {
+      }
+      if (s != NATS_OK) {
+        batch.forget(msg);
+        natsMsg_Destroy(msg);
+        detail::throw_nats(s, {}, "cannot publish a batch to '" + to + "'");
+      }
+    }
+    jsPubOptions wait;
+    jsPubOptions_Init(&wait);
+    const auto left = deadline - std::chrono::steady_clock::now();
+    wait.MaxWait = std::max<std::int64_t>(1, detail::nats_ms(left));
+    if (js_PublishAsyncComplete(js, &wait) != NATS_OK) {
+      natsMsgList pending{};
+      if (js_PublishAsyncGetPendingList(&pending, js) == NATS_OK) {
+        batch.take_back(pending);  // now ours again: published below, one at a time
+      }
+    }
+    auto results = batch.finish([&](natsMsg* msg, std::size_t i) {
+      return publish_stored(msg, messages[i].id, "publish to '" + to + "'");
+    });
+    for (const auto& r : results) counters(to).add(r.duplicate);
+    return results;
   }
 
   subscription subscribe(std::string_view subject, subscribe_options options,
@@ -152,6 +212,15 @@ class nats_transport {
     std::lock_guard lock(mutex_);
     std::erase_if(retired_, [](const auto& c) { return c->finished(); });
     retired_.push_back(std::move(consumer));
+  }
+
+  static natsMsg* make_message(const std::string& subject, const std::string& data) {
+    natsMsg* msg = nullptr;
+    detail::nats_check(
+        natsMsg_Create(&msg, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size())),
+        "cannot make a message for '" + subject + "'");
+    natsMsgHeader_Set(msg, "content-type", "application/cloudevents+json");
+    return msg;
   }
 
   // Publishes until JetStream stores it or publish_timeout passes.

@@ -5,10 +5,12 @@
 #include <chrono>       // handler durations
 #include <cstdint>      // counts
 #include <memory>       // state shared with subscriptions
+#include <span>         // batches of events
 #include <string>       // the topic's name
 #include <string_view>  // reasons
 #include <type_traits>  // handler checks
 #include <utility>      // std::move
+#include <vector>       // batch results
 
 #include "herald/codec.hpp"
 #include "herald/detail/handler_traits.hpp"
@@ -82,6 +84,31 @@ class topic {
     auto result = transport_.publish(state_->name, std::move(wire));
     state_->published.add();
     return result;
+  }
+
+  /// Publishes many events: in one go over a transport that offers
+  /// publish_batch (JetStream: their acknowledgements awaited together),
+  /// else one by one. Results in the events' order.
+  std::vector<publish_result> publish_batch(std::span<const T> events) {
+    const auto& opts = state_->options;
+    detail::check_publish_depth(event_type_v<T>);
+    std::vector<wire_message> wires(events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      message<T> m(events[i]);
+      detail::fill_blank_attributes(m, event_type_v<T>, opts.source, opts.clock,
+                                    detail::current_frame);
+      wires[i].data = encode(m, opts.limits);
+      wires[i].id = m.id;
+    }
+    std::vector<publish_result> results;
+    if constexpr (requires { transport_.publish_batch(state_->name, std::move(wires)); }) {
+      results = transport_.publish_batch(state_->name, std::move(wires));
+    } else {
+      results.reserve(wires.size());
+      for (auto& w : wires) results.push_back(transport_.publish(state_->name, std::move(w)));
+    }
+    state_->published.add(static_cast<double>(results.size()));
+    return results;
   }
 
   /// Calls `handler` (taking `const T&` or `const message<T>&`) for messages
