@@ -186,7 +186,44 @@ TEST_CASE(
   const auto one = b.transport.stream_of(b.subject("a_b.c"));
   const auto two = b.transport.stream_of(b.subject("a.b_c"));
   CHECK(one != two);
-  CHECK(one.find('.') == std::string::npos);
+  CHECK(one.find_first_of(".%*> ") == std::string::npos);
+  // And such subjects carry messages, and their acknowledgements, like any other.
+  for (const std::string name : {"a_b.c", "odd-%$name", "x__y.-z"}) {
+    INFO(name);
+    const auto subject = b.subject(name);
+    collector seen;
+    auto s = b.transport.subscribe(subject, named("readers"),
+                                   [&](const herald::wire_message& m) { seen.add(m); });
+    b.transport.publish(subject, bytes("hello"));
+    REQUIRE(seen.wait_for(1));
+  }
+}
+
+TEST_CASE("nats: an acknowledged message is never delivered again (the server took every ack)",
+          "[transport][nats]") {
+  nats_backend b;
+  const auto subject = b.subject("acked");
+  collector seen;
+  auto s = b.transport.subscribe(subject, named("ackers"),
+                                 [&](const herald::wire_message& m) { seen.add(m); });
+  for (int i = 0; i < 20; ++i) b.transport.publish(subject, bytes(std::to_string(i)));
+  REQUIRE(seen.wait_for(20));
+  const std::string stream = b.transport.stream_of(subject);
+  std::uint64_t floor = 0;
+  std::int64_t pending = -1;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((floor != 20 || pending != 0) && std::chrono::steady_clock::now() < deadline) {
+    jsConsumerInfo* info = nullptr;
+    REQUIRE(js_GetConsumerInfo(&info, b.transport.native_jetstream(), stream.c_str(), "ackers",
+                               nullptr, nullptr) == NATS_OK);
+    floor = info->AckFloor.Consumer;
+    pending = info->NumAckPending;
+    jsConsumerInfo_Destroy(info);
+    if (floor != 20 || pending != 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(floor == 20);
+  CHECK(pending == 0);
+  CHECK(seen.attempts() == std::vector<std::uint32_t>(20, 1));
 }
 
 TEST_CASE("nats: no server at the url is errc::broker_unavailable, naming it",

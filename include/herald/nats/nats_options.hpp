@@ -41,8 +41,8 @@ struct nats_options {
 
   // --- streams ---
   /// Streams herald makes on first use are named `<stream_prefix>-<subject>`
-  /// (a dot becomes '_', and a character a stream name may not hold is
-  /// written %XX), one per topic.
+  /// (a dot becomes '_', '-' "--", '_' "-u", and any other character but
+  /// letters and digits "-XX"), one per topic. Letters, digits, '_' and '-'.
   std::string stream_prefix = "herald";
   /// Streams the operator names; a topic or filter that one of them holds
   /// uses it instead of a stream of its own. The first that holds it wins.

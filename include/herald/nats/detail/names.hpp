@@ -8,12 +8,15 @@
 #include <string>       // names
 #include <string_view>  // subjects
 
+#include "herald/error.hpp"
+
 namespace herald::detail {
 
-// JetStream names may not hold '.', '*', '>', whitespace or path separators.
-// A dot becomes '_' (readable: "orders.placed" -> "orders_placed"); '_',
-// '%' and every other character a name may not hold become %XX, so two
-// different subjects never share a name.
+// JetStream names may not hold '.', '*', '>', whitespace or path
+// separators, and nats-server 2.9 loses deliveries and acks of a stream
+// whose name holds '%'. A dot becomes '_' (readable: "orders.placed" ->
+// "orders_placed"); '-' becomes "--", '_' "-u", and every other character
+// outside [A-Za-z0-9] "-XX" (hex), so two subjects never share a name.
 inline std::string nats_name(std::string_view prefix, std::string_view subject) {
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out(prefix);
@@ -22,16 +25,33 @@ inline std::string nats_name(std::string_view prefix, std::string_view subject) 
     const auto u = static_cast<unsigned char>(c);
     if (c == '.') {
       out += '_';
-    } else if (c == '_' || c == '%' || c == '*' || c == '>' || c == '/' || c == '\\' || u <= 0x20 ||
-               u >= 0x7f) {
-      out += '%';
+    } else if (c == '-') {
+      out += "--";
+    } else if (c == '_') {
+      out += "-u";
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      out += c;
+    } else {
+      out += '-';
       out += hex[u >> 4];
       out += hex[u & 0xf];
-    } else {
-      out += c;
     }
   }
   return out;
+}
+
+// A stream prefix names every stream herald makes: letters, digits, '_' and '-' only.
+inline void check_nats_prefix(std::string_view prefix) {
+  bool ok = !prefix.empty();
+  for (const char c : prefix) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '-');
+  }
+  if (!ok) {
+    throw error(errc::invalid_argument,
+                "nats_options::stream_prefix '" + std::string(prefix) +
+                    "' must be letters, digits, '_' and '-' (it begins every stream name)");
+  }
 }
 
 // Whether every subject `filter` matches is one `held` matches (both valid

@@ -19,7 +19,9 @@ namespace herald::detail {
 
 class nats_streams {
  public:
-  nats_streams(const nats_options& options, jsCtx* js) : options_(options), js_(js) {}
+  nats_streams(const nats_options& options, jsCtx* js) : options_(options), js_(js) {
+    check_nats_prefix(options_.stream_prefix);
+  }
 
   // The stream that holds `filter` (a subject, or a filter with wildcards),
   // made on first use where herald names it. Safe from any thread.
