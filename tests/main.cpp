@@ -18,13 +18,14 @@
 // line, and one asked for by name (as ctest does) exits with 77, which ctest
 // reports as skipped. Under CI=true they run, and fail saying what is missing.
 namespace {
-bool under_ci() {
+[[maybe_unused]] bool under_ci() {
   const char* ci = std::getenv("CI");
   return ci && std::string(ci) == "true";
 }
 
 // False if the run is to end with 77: it names only tests of a missing server.
-bool leave_out(Catch::ConfigData& config, const char* server, const char* missing) {
+[[maybe_unused]] bool leave_out(Catch::ConfigData& config, const char* server,
+                                const char* missing) {
   const bool listing = config.listTests || config.listTestNamesOnly || config.listTags;
   if (listing || under_ci()) return true;
   bool names_server = false;
