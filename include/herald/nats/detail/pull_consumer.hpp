@@ -218,7 +218,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
       const natsStatus s = natsSubscription_FetchRequest(&list, sub_, &request);
       if (s != NATS_OK) {
         const auto took = std::chrono::steady_clock::now() - asked;
-        if (s != NATS_TIMEOUT && !outage) {
+        if (s != NATS_TIMEOUT && !outage && !stopping()) {
           outage = true;
           report(failure_kind::broker_failed, errc::broker_unavailable, 0,
                  std::string("fetching from consumer '") + consumer_ +
