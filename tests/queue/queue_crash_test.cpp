@@ -30,7 +30,8 @@ using herald_test::wait_for;
 constexpr int visibility_ms = 300;
 
 pid_t spawn_child(const std::string& db, const std::string& log) {
-  return herald_test::spawn_crash_child({"sqlite", db, log, std::to_string(visibility_ms)});
+  return herald_test::spawn_crash_child({"sqlite", db, log, std::to_string(visibility_ms)},
+                                        HERALD_CRASH_CHILD);
 }
 
 void fill(herald::sqlite_store& store, int count) {

@@ -21,8 +21,7 @@ extern char** environ;
 namespace herald_test {
 
 // Starts the child at `self` with `args` (after its own path).
-inline pid_t spawn_crash_child(std::vector<std::string> args,
-                               std::string self = HERALD_CRASH_CHILD) {
+inline pid_t spawn_crash_child(std::vector<std::string> args, std::string self) {
   std::vector<char*> argv{self.data()};
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

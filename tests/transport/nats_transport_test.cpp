@@ -9,8 +9,10 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <herald/nats/nats_transport.hpp>
+#include <map>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support/crash_support.hpp"
 #include "support/failure_recorder.hpp"
 #include "support/transport_fixtures.hpp"
 
@@ -372,4 +375,75 @@ TEST_CASE(
   const auto got = seen.messages();
   for (int i = 0; i < 500; ++i) CHECK(got[static_cast<std::size_t>(i)] == std::to_string(i));
   CHECK_FALSE(seen.wait_for(501, std::chrono::milliseconds(300)));
+}
+
+namespace {
+
+// The log the group members write, one line per message handled: body -> times.
+std::map<std::string, int> handled_in(const std::string& log, std::size_t* lines = nullptr) {
+  std::ifstream in(log);
+  std::map<std::string, int> times;
+  std::size_t n = 0;
+  long long pid = 0;
+  std::string body;
+  while (in >> pid >> body) {
+    ++times[body];
+    ++n;
+  }
+  if (lines) *lines = n;
+  return times;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "nats: a group of three consumer processes, one SIGKILLed mid-stream and restarted, "
+    "loses nothing",
+    "[transport][nats]") {
+  failure_recorder failures;
+  const auto options = test_nats_options(&failures);
+  herald::nats_transport publisher(options);
+  const auto subject = options.stream_prefix + ".work";
+  const std::string log = "/tmp/herald-" + options.stream_prefix + ".log";
+  std::remove(log.c_str());
+  auto spawn = [&] {
+    return herald_test::spawn_crash_child(
+        {options.url, options.stream_prefix, subject, log, "1000"}, HERALD_NATS_CHILD);
+  };
+  publisher.stream_of(subject);
+  std::vector<pid_t> members{spawn(), spawn(), spawn()};
+  const int total = 3000;  // 1 ms each: about a second of work for the three
+  std::vector<herald::wire_message> batch;
+  for (int i = 0; i < total; ++i) batch.push_back(bytes("m" + std::to_string(i)));
+  publisher.publish_batch(subject, batch);
+
+  auto wait_until = [&](auto done, const char* what) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+    while (!done()) {
+      INFO(what);
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
+  std::size_t lines = 0;
+  wait_until([&] { return handled_in(log, &lines).size() >= total / 4; }, "a quarter handled");
+  REQUIRE(::kill(members[0], SIGKILL) == 0);
+  const int status = herald_test::wait_for(members[0]);
+  CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));  // killed while it worked
+  handled_in(log, &lines);
+  const std::size_t at_kill = lines;
+  members[0] = spawn();
+  wait_until([&] { return handled_in(log).size() == static_cast<std::size_t>(total); },
+             "every message handled");
+  for (pid_t pid : members) ::kill(pid, SIGTERM);
+  for (pid_t pid : members) herald_test::require_clean_exit(herald_test::wait_for(pid));
+  const auto times = handled_in(log, &lines);
+  int lost = 0;
+  for (int i = 0; i < total; ++i) lost += times.count("m" + std::to_string(i)) == 0;
+  WARN("consumer killed after " << at_kill << " of " << total << " handled: lost " << lost
+                                << ", handled twice " << lines - times.size()
+                                << " (its unacknowledged messages, delivered again)");
+  CHECK(at_kill < static_cast<std::size_t>(total));
+  CHECK(lost == 0);
+  std::remove(log.c_str());
 }
