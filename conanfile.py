@@ -18,8 +18,9 @@ class HeraldConan(ConanFile):
     topics = ("events", "messaging", "event-bus", "queue", "cloudevents", "header-only")
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
-    options = {"with_sqlite": [True, False], "with_postgres": [True, False]}
-    default_options = {"with_sqlite": True, "with_postgres": False}
+    options = {"with_sqlite": [True, False], "with_postgres": [True, False],
+               "with_nats": [True, False]}
+    default_options = {"with_sqlite": True, "with_postgres": False, "with_nats": False}
     exports_sources = "CMakeLists.txt", "cmake/*", "include/*", "LICENSE"
     no_copy_source = True
 
@@ -39,6 +40,8 @@ class HeraldConan(ConanFile):
             self.requires("sqlite3/[>=3.35 <4]")
         if self.options.with_postgres:
             self.requires("libpq/[>=14]")
+        if self.options.with_nats:
+            self.requires("cnats/[>=3.3 <4]")
 
     def layout(self):
         cmake_layout(self)
@@ -49,6 +52,7 @@ class HeraldConan(ConanFile):
             toolchain.variables[name] = value
         toolchain.variables["HERALD_WITH_SQLITE"] = "ON" if self.options.with_sqlite else "OFF"
         toolchain.variables["HERALD_WITH_POSTGRES"] = "ON" if self.options.with_postgres else "OFF"
+        toolchain.variables["HERALD_WITH_NATS"] = "ON" if self.options.with_nats else "OFF"
         toolchain.generate()
         CMakeDeps(self).generate()
 
@@ -65,7 +69,7 @@ class HeraldConan(ConanFile):
 
     def package_info(self):
         # The same targets as herald's own CMake package: herald::herald, herald::sqlite,
-        # herald::postgres.
+        # herald::postgres, herald::nats.
         self.cpp_info.set_property("cmake_file_name", "herald")
         core = self.cpp_info.components["core"]
         core.set_property("cmake_target_name", "herald::herald")
@@ -85,3 +89,9 @@ class HeraldConan(ConanFile):
             postgres.requires = ["core", "libpq::libpq"]
             postgres.bindirs = []
             postgres.libdirs = []
+        if self.options.with_nats:
+            nats = self.cpp_info.components["nats"]
+            nats.set_property("cmake_target_name", "herald::nats")
+            nats.requires = ["core", "cnats::cnats"]
+            nats.bindirs = []
+            nats.libdirs = []

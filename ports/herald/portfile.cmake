@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # vcpkg port of herald (header-only). Use it as an overlay port:
-#   vcpkg install herald[sqlite,postgres] --overlay-ports=<herald>/ports
+#   vcpkg install herald[sqlite,postgres,nats] --overlay-ports=<herald>/ports
 # scripts/check-packaging runs the CMake configure and install below with
 # plain CMake in CI (vcpkg itself cannot be installed there).
 set(VCPKG_BUILD_TYPE release)  # header-only: one configuration is all there is
@@ -15,7 +15,8 @@ vcpkg_from_github(
 vcpkg_check_features(OUT_FEATURE_OPTIONS feature_options
   FEATURES
     sqlite HERALD_WITH_SQLITE  # -DHERALD_WITH_SQLITE=ON or OFF
-    postgres HERALD_WITH_POSTGRES)
+    postgres HERALD_WITH_POSTGRES
+    nats HERALD_WITH_NATS)
 
 vcpkg_cmake_configure(
   SOURCE_PATH "${SOURCE_PATH}"
