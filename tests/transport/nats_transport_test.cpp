@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <herald/nats/nats_transport.hpp>
+#include <herald/runtime/metrics.hpp>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -446,4 +447,42 @@ TEST_CASE(
   CHECK(at_kill < static_cast<std::size_t>(total));
   CHECK(lost == 0);
   std::remove(log.c_str());
+}
+
+TEST_CASE("nats: published, duplicate and dead-lettered messages are counted into the registry",
+          "[transport][nats]") {
+  failure_recorder failures;
+  herald::metrics_registry metrics;
+  auto options = test_nats_options(&failures);
+  options.metrics = &metrics;
+  herald::nats_transport transport(options);
+  const auto subject = options.stream_prefix + ".counted";
+  collector tried;
+  auto s = transport.subscribe(subject, {}, [&](const herald::wire_message& m) {
+    tried.add(m);
+    if (m.data == "bad") throw std::runtime_error("no");
+  });
+  transport.publish(subject, bytes("good", "a"));
+  transport.publish(subject, bytes("good", "a"));  // a duplicate
+  transport.publish(subject, bytes("bad", "b"));
+  REQUIRE(failures.wait_for_count(3));  // two Naks, then the dead letter
+  REQUIRE(tried.wait_for(4));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (failures.of(herald::failure_kind::dead_lettered).empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    failures.wait_for_count(failures.all().size() + 1, std::chrono::seconds(1));
+  }
+  const std::string text = metrics.prometheus();
+  const std::string l = "{subject=\"" + subject + "\"}";
+  CHECK_THAT(text, contains("herald_nats_published_total" + l + " 2"));
+  CHECK_THAT(text, contains("herald_nats_duplicates_total" + l + " 1"));
+  CHECK_THAT(text, contains("herald_nats_dead_lettered_total" + l + " 1"));
+}
+
+TEST_CASE("nats: a stream prefix a stream name cannot begin with is refused, naming it",
+          "[transport][nats]") {
+  auto options = test_nats_options(nullptr);
+  options.stream_prefix = "my.app";
+  CHECK_THROWS_WITH(herald::nats_transport(options),
+                    contains("stream_prefix 'my.app' must be letters, digits, '_' and '-'"));
 }

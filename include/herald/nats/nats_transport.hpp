@@ -294,6 +294,11 @@ class nats_transport {
            {}});
       return false;
     }
+    if (auto* r = options_.metrics) {
+      r->counter("herald_nats_dead_lettered_total",
+                 "Messages herald moved to the dead-letter subject.", {{"subject", from}})
+          .add();
+    }
     std::string text = "dead-lettered to '" + to + "' after " + std::to_string(attempts) +
                        " attempt(s): " + reason;
     detail::report_failure(
@@ -308,11 +313,6 @@ class nats_transport {
          std::nullopt,
          std::string_view(natsMsg_GetData(original),
                           static_cast<std::size_t>(natsMsg_GetDataLength(original)))});
-    if (auto* r = options_.metrics) {
-      r->counter("herald_nats_dead_lettered_total",
-                 "Messages herald moved to the dead-letter subject.", {{"subject", from}})
-          .add();
-    }
     return true;
   }
 
