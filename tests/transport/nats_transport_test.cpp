@@ -306,7 +306,7 @@ TEST_CASE(
   std::vector<std::string> acknowledged;
   int refused = 0;
   std::atomic<int> published{0};
-  std::thread producer([&] {
+  std::jthread producer([&] {  // joined also if a check throws
     for (int i = 0; i < total; ++i) {
       const std::string body = "m" + std::to_string(i);
       try {
@@ -318,9 +318,25 @@ TEST_CASE(
       ++published;
     }
   });
+  // Connected before the server goes: a publisher with a short deadline.
+  auto impatient_options = options;
+  impatient_options.publish_timeout = std::chrono::seconds(1);
+  impatient_options.ack_timeout = std::chrono::milliseconds(300);
+  herald::nats_transport impatient(impatient_options);
   while (published.load() < 500) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   server.kill_hard();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // down for a while
+  {
+    // While it is down, that publisher fails clearly within its deadline.
+    const auto started = std::chrono::steady_clock::now();
+    try {
+      impatient.publish(subject, bytes("impatient"));
+      FAIL("a publish was acknowledged by a server that is down");
+    } catch (const herald::error& e) {
+      CHECK(e.code() == herald::errc::broker_unavailable);
+      CHECK_THAT(e.what(), contains("is nats-server running with JetStream"));
+    }
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+  }
   server.start();
   producer.join();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
@@ -485,4 +501,25 @@ TEST_CASE("nats: a stream prefix a stream name cannot begin with is refused, nam
   options.stream_prefix = "my.app";
   CHECK_THROWS_WITH(herald::nats_transport(options),
                     contains("stream_prefix 'my.app' must be letters, digits, '_' and '-'"));
+}
+
+TEST_CASE("nats: a handler running past AckWait keeps its message (in-progress acks)",
+          "[transport][nats]") {
+  failure_recorder failures;
+  auto options = test_nats_options(&failures);
+  options.ack_wait = std::chrono::seconds(1);
+  herald::nats_transport one(options), two(options);
+  const auto subject = options.stream_prefix + ".long";
+  collector seen;
+  auto slow = [&](const herald::wire_message& m) {
+    seen.add(m);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // 2.5 x AckWait
+  };
+  auto m1 = one.subscribe(subject, named("workers"), slow);
+  auto m2 = two.subscribe(subject, named("workers"), slow);
+  one.publish(subject, bytes("long job"));
+  REQUIRE(seen.wait_for(1));
+  // Without the in-progress acks the server would hand it to the other member after 1 s.
+  CHECK_FALSE(seen.wait_for(2, std::chrono::milliseconds(3500)));
+  CHECK(seen.attempts() == std::vector<std::uint32_t>{1});
 }
