@@ -11,8 +11,10 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <herald/codec.hpp>
 #include <herald/nats/nats_transport.hpp>
 #include <herald/runtime/metrics.hpp>
+#include <herald/topic/topic.hpp>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -23,6 +25,7 @@
 #include "catch.hpp"
 #include "support/crash_support.hpp"
 #include "support/failure_recorder.hpp"
+#include "support/home_events.hpp"
 #include "support/transport_fixtures.hpp"
 
 extern char** environ;
@@ -522,4 +525,79 @@ TEST_CASE("nats: a handler running past AckWait keeps its message (in-progress a
   // Without the in-progress acks the server would hand it to the other member after 1 s.
   CHECK_FALSE(seen.wait_for(2, std::chrono::milliseconds(3500)));
   CHECK(seen.attempts() == std::vector<std::uint32_t>{1});
+}
+
+TEST_CASE("nats: binary mode puts attributes in ce- headers and data in the body, and reads back",
+          "[transport][nats]") {
+  failure_recorder failures;
+  auto options = test_nats_options(&failures);
+  options.binary_mode = true;
+  herald::nats_transport transport(options);
+  const auto subject = options.stream_prefix + ".binary";
+  herald::topic<home::temperature, herald::nats_transport> readings(transport, subject);
+  std::mutex mutex;
+  std::vector<herald::message<home::temperature>> got;
+  collector done;
+  auto s = readings.subscribe([&](const herald::message<home::temperature>& m) {
+    {
+      std::lock_guard lock(mutex);
+      got.push_back(m);
+    }
+    done.add(herald::wire_message{});
+  });
+  herald::message<home::temperature> sent(home::temperature{"kitchen", 21.5});
+  sent.subject = "sensor-7";
+  readings.publish(sent);
+  REQUIRE(done.wait_for(1));
+  {
+    std::lock_guard lock(mutex);
+    CHECK(got[0].data.room == "kitchen");
+    CHECK(got[0].data.celsius == 21.5);
+    CHECK(got[0].subject == "sensor-7");
+    CHECK(got[0].type == "home.sensor.temperature");
+  }
+  // As stored: what another CloudEvents SDK on NATS reads.
+  natsMsg* stored = nullptr;
+  REQUIRE(js_GetLastMsg(&stored, transport.native_jetstream(), transport.stream_of(subject).c_str(),
+                        subject.c_str(), nullptr, nullptr) == NATS_OK);
+  auto header = [&](const char* name) {
+    const char* value = nullptr;
+    return natsMsgHeader_Get(stored, name, &value) == NATS_OK && value ? std::string(value)
+                                                                       : std::string("(none)");
+  };
+  CHECK(header("ce-specversion") == "1.0");
+  CHECK(header("ce-type") == "home.sensor.temperature");
+  CHECK(header("ce-subject") == "sensor-7");
+  CHECK(header("content-type") == "application/json");
+  const std::string body(natsMsg_GetData(stored),
+                         static_cast<std::size_t>(natsMsg_GetDataLength(stored)));
+  CHECK(nlohmann::json::parse(body) == nlohmann::json{{"room", "kitchen"}, {"celsius", 21.5}});
+  natsMsg_Destroy(stored);
+}
+
+TEST_CASE("nats: a binary-mode CloudEvent from another client reaches a structured-mode subscriber",
+          "[transport][nats]") {
+  nats_backend b;
+  const auto subject = b.subject("foreign");
+  collector seen;
+  auto s = b.transport.subscribe(subject, {}, [&](const herald::wire_message& m) { seen.add(m); });
+  natsMsg* m = nullptr;
+  const std::string text = "door opened";
+  REQUIRE(natsMsg_Create(&m, subject.c_str(), nullptr, text.data(),
+                         static_cast<int>(text.size())) == NATS_OK);
+  natsMsgHeader_Set(m, "Ce-Specversion", "1.0");  // header names in any case
+  natsMsgHeader_Set(m, "Ce-Id", "go-1");
+  natsMsgHeader_Set(m, "Ce-Source", "/devices/door");
+  natsMsgHeader_Set(m, "Ce-Type", "home.door.opened");
+  natsMsgHeader_Set(m, "Content-Type", "text/plain");
+  REQUIRE(js_PublishMsg(nullptr, b.transport.native_jetstream(), m, nullptr, nullptr) == NATS_OK);
+  natsMsg_Destroy(m);
+  REQUIRE(seen.wait_for(1));
+  const auto e = herald::decode_envelope(seen.messages()[0]);
+  CHECK(e.id == "go-1");
+  CHECK(e.source == "/devices/door");
+  CHECK(e.type == "home.door.opened");
+  CHECK(e.datacontenttype == "text/plain");
+  REQUIRE(e.data.has_value());
+  CHECK(*e.data == "door opened");
 }

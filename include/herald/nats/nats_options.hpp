@@ -63,6 +63,10 @@ struct nats_options {
   /// How long publish() tries for JetStream's acknowledgement, through
   /// reconnects, before it throws errc::broker_unavailable.
   duration publish_timeout = std::chrono::seconds(10);
+  /// CloudEvents' binary mode (the NATS protocol binding): attributes as
+  /// `ce-` headers, data as the body, as other CloudEvents SDKs send on NATS.
+  /// false: structured mode (the envelope as the body). Subscribers read both.
+  bool binary_mode = false;
   /// How long one attempt waits for its acknowledgement.
   duration ack_timeout = std::chrono::seconds(2);
   /// publish_batch(): publishes awaiting JetStream's acknowledgement at once,

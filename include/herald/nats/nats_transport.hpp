@@ -19,6 +19,7 @@
 #include "herald/error.hpp"
 #include "herald/id.hpp"
 #include "herald/nats/detail/batch.hpp"
+#include "herald/nats/detail/binary_mode.hpp"
 #include "herald/nats/detail/connection.hpp"
 #include "herald/nats/detail/names.hpp"
 #include "herald/nats/detail/pull_consumer.hpp"
@@ -214,12 +215,22 @@ class nats_transport {
     retired_.push_back(std::move(consumer));
   }
 
-  static natsMsg* make_message(const std::string& subject, const std::string& data) {
+  natsMsg* make_message(const std::string& subject, const std::string& data) const {
     natsMsg* msg = nullptr;
-    detail::nats_check(
-        natsMsg_Create(&msg, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size())),
-        "cannot make a message for '" + subject + "'");
-    natsMsgHeader_Set(msg, "content-type", "application/cloudevents+json");
+    if (!options_.binary_mode) {
+      detail::nats_check(natsMsg_Create(&msg, subject.c_str(), nullptr, data.data(),
+                                        static_cast<int>(data.size())),
+                         "cannot make a message for '" + subject + "'");
+      natsMsgHeader_Set(msg, "content-type", "application/cloudevents+json");
+      return msg;
+    }
+    const auto binary = detail::to_binary_mode(data);
+    detail::nats_check(natsMsg_Create(&msg, subject.c_str(), nullptr, binary.body.data(),
+                                      static_cast<int>(binary.body.size())),
+                       "cannot make a message for '" + subject + "'");
+    for (const auto& [name, value] : binary.headers) {
+      natsMsgHeader_Set(msg, name.c_str(), value.c_str());
+    }
     return msg;
   }
 

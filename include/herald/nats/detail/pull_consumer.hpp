@@ -21,6 +21,7 @@
 #include <thread>              // the fetch loop and the ticker
 
 #include "herald/error.hpp"
+#include "herald/nats/detail/binary_mode.hpp"
 #include "herald/nats/detail/connection.hpp"
 #include "herald/nats/nats_options.hpp"
 #include "herald/runtime/failure.hpp"
@@ -271,7 +272,11 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
   void handle(int index, natsMsg* msg, std::minstd_rand& random) {
     wire_message wire;
     wire.subject = natsMsg_GetSubject(msg);
-    wire.data.assign(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+    if (auto structured = from_binary_mode(msg)) {
+      wire.data = std::move(*structured);  // another SDK's, or a binary_mode publisher's
+    } else {
+      wire.data.assign(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+    }
     const char* id = nullptr;
     if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id) wire.id = id;
     jsMsgMetaData* meta = nullptr;
