@@ -13,6 +13,7 @@
 #include <fstream>
 #include <herald/codec.hpp>
 #include <herald/nats/nats_transport.hpp>
+#include <herald/outbox/relay.hpp>
 #include <herald/runtime/metrics.hpp>
 #include <herald/topic/topic.hpp>
 #include <map>
@@ -600,4 +601,25 @@ TEST_CASE("nats: a binary-mode CloudEvent from another client reaches a structur
   CHECK(e.datacontenttype == "text/plain");
   REQUIRE(e.data.has_value());
   CHECK(*e.data == "door opened");
+}
+
+TEST_CASE("nats: a relay's record sent again after a crash is a duplicate JetStream stores once",
+          "[transport][nats]") {
+  nats_backend b;
+  const auto subject = b.subject("relayed");
+  collector seen;
+  auto s = b.transport.subscribe(subject, {}, [&](const herald::wire_message& m) { seen.add(m); });
+  auto target = herald::to_transport(b.transport);
+  herald::outbox_record record;
+  record.id = "outbox-42";
+  record.destination = subject;
+  record.body = "order 42";
+  const herald::publish_result first = target(record);
+  // The relay died before it marked the record sent; the next one sends it again.
+  const herald::publish_result again = target(record);
+  CHECK_FALSE(first.duplicate);
+  CHECK(again.duplicate);  // the relay counts it a success
+  CHECK(again.sequence == first.sequence);
+  REQUIRE(seen.wait_for(1));
+  CHECK_FALSE(seen.wait_for(2, std::chrono::milliseconds(300)));
 }

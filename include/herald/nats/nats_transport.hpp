@@ -102,22 +102,12 @@ class nats_transport {
     validate_subject(subject);
     const std::string to(subject);
     streams_.holding(to);
-    detail::nats_batch batch(messages.size());
-    jsOptions js_options;
-    jsOptions_Init(&js_options);
-    js_options.Wait = detail::nats_ms(options_.ack_timeout);
-    js_options.PublishAsync.MaxPending = static_cast<std::int64_t>(options_.max_pending_acks);
-    js_options.PublishAsync.AckHandler = &detail::nats_batch::on_ack;
-    js_options.PublishAsync.AckHandlerClosure = &batch;
-    // A context of its own: its acknowledgements and its wait for them
-    // concern this batch alone, while other threads publish theirs.
-    jsCtx* js = nullptr;
-    detail::nats_check(natsConnection_JetStream(&js, connection_.get(), &js_options),
-                       "cannot open JetStream for a batch to '" + to + "'");
-    struct destroy {
-      jsCtx* js;
-      ~destroy() { jsCtx_Destroy(js); }
-    } guard{js};
+    // A JetStream context of the transport's pool, this batch's alone while
+    // it runs: its acknowledgements and its wait for them concern this batch.
+    batch_lease lease(*this);
+    detail::nats_batch& batch = lease.context->batch;
+    jsCtx* js = lease.context->js;
+    batch.reset(messages.size());
     const auto deadline = std::chrono::steady_clock::now() + options_.publish_timeout;
     for (std::size_t i = 0; i < messages.size(); ++i) {
       auto& m = messages[i];
@@ -192,6 +182,63 @@ class nats_transport {
   struct subject_counters {
     metric_ref published, duplicates;
     void add(bool duplicate) const noexcept { (duplicate ? duplicates : published).add(); }
+  };
+
+  // A JetStream context for batches, kept for the next one: opening one costs
+  // a reply subscription (SUB, UNSUB) per batch. Its acknowledgement handler
+  // writes to `batch`, which lives as long as the context.
+  struct batch_context {
+    detail::nats_batch batch{0};
+    jsCtx* js = nullptr;
+    batch_context() = default;
+    batch_context(const batch_context&) = delete;
+    batch_context& operator=(const batch_context&) = delete;
+    ~batch_context() {
+      if (js) jsCtx_Destroy(js);
+    }
+  };
+
+  // Takes a context from the pool (or opens one) and gives it back, emptied
+  // of what it still awaits, also when the batch failed: a late
+  // acknowledgement then finds nothing of this batch (and no freed memory).
+  struct batch_lease {
+    nats_transport& owner;
+    std::unique_ptr<batch_context> context;
+
+    explicit batch_lease(nats_transport& t) : owner(t) {
+      {
+        std::lock_guard lock(owner.mutex_);
+        if (!owner.batch_contexts_.empty()) {
+          context = std::move(owner.batch_contexts_.back());
+          owner.batch_contexts_.pop_back();
+          return;
+        }
+      }
+      context = std::make_unique<batch_context>();
+      jsOptions o;
+      jsOptions_Init(&o);
+      o.Wait = detail::nats_ms(owner.options_.ack_timeout);
+      o.PublishAsync.MaxPending = static_cast<std::int64_t>(owner.options_.max_pending_acks);
+      o.PublishAsync.AckHandler = &detail::nats_batch::on_ack;
+      o.PublishAsync.AckHandlerClosure = &context->batch;
+      detail::nats_check(natsConnection_JetStream(&context->js, owner.connection_.get(), &o),
+                         "cannot open a JetStream context for batches");
+    }
+    ~batch_lease() {
+      natsMsgList pending{};
+      if (js_PublishAsyncGetPendingList(&pending, context->js) == NATS_OK) {
+        natsMsgList_Destroy(&pending);
+      }
+      context->batch.reset(0);
+      try {
+        std::lock_guard lock(owner.mutex_);
+        owner.batch_contexts_.push_back(std::move(context));
+      } catch (...) {
+        // out of memory: this context is closed instead of kept
+      }
+    }
+    batch_lease(const batch_lease&) = delete;
+    batch_lease& operator=(const batch_lease&) = delete;
   };
 
   static void unsubscribe_thunk(void* self, std::size_t, std::uint64_t id) noexcept {
@@ -345,6 +392,7 @@ class nats_transport {
   detail::nats_connection connection_;
   detail::nats_streams streams_;
   std::mutex mutex_;
+  std::vector<std::unique_ptr<batch_context>> batch_contexts_;  // closed before the connection
   std::map<std::uint64_t, std::shared_ptr<detail::nats_pull_consumer>> consumers_;
   std::vector<std::shared_ptr<detail::nats_pull_consumer>> retired_;
   std::unordered_map<std::string, subject_counters> counters_;

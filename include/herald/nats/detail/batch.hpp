@@ -19,8 +19,16 @@ namespace herald::detail {
 class nats_batch {
  public:
   explicit nats_batch(std::size_t size) : results_(size) {}
-  ~nats_batch() {
+  ~nats_batch() { reset(0); }
+
+  // Ready for a batch of `size` (one context serves one batch at a time).
+  void reset(std::size_t size) {
+    std::lock_guard lock(mutex_);
     for (auto& [msg, place] : again_) natsMsg_Destroy(msg);
+    again_.clear();
+    place_of_.clear();
+    place_of_.reserve(size);  // no rehash while acknowledgements come in
+    results_.assign(size, publish_result{});
   }
   nats_batch(const nats_batch&) = delete;
   nats_batch& operator=(const nats_batch&) = delete;
