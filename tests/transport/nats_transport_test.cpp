@@ -4,7 +4,6 @@
 // connections, Naks with a delay, herald's own dead-letter subject, streams
 // for wildcard filters, clear errors, and a broker killed under load.
 #include <signal.h>
-#include <spawn.h>
 
 #include <atomic>
 #include <cerrno>
@@ -28,8 +27,6 @@
 #include "support/failure_recorder.hpp"
 #include "support/home_events.hpp"
 #include "support/transport_fixtures.hpp"
-
-extern char** environ;
 
 using namespace herald_test;
 
@@ -275,11 +272,10 @@ struct nats_server_control {
     std::string command;
     std::getline(in, command);
     REQUIRE(!command.empty());
-    std::string line = "exec " + command + " >>" + dir + "/log 2>&1 &";
-    std::vector<char*> argv{const_cast<char*>("/bin/sh"), const_cast<char*>("-c"), line.data(),
-                            nullptr};
-    pid_t shell = 0;
-    REQUIRE(posix_spawn(&shell, "/bin/sh", nullptr, nullptr, argv.data(), environ) == 0);
+    // The shell puts the server in the background and exits: reaped here, the server outlives it.
+    const pid_t shell = herald_test::spawn_crash_child(
+        {"-c", "exec " + command + " >>" + dir + "/log 2>&1 &"}, "/bin/sh");
+    herald_test::require_clean_exit(herald_test::wait_for(shell));
   }
 };
 
