@@ -217,9 +217,9 @@ BENCHMARK(BM_bus_publish_async)->UseRealTime();
 int main(int argc, char** argv) {
   return herald_bench::run(
       argc, argv,
-      {{"BM_local_bus_publish/1", "BM_baseline_std_function/1", 1.3},
+      {{"BM_local_bus_publish/1", "BM_baseline_std_function/1", 1.2},
        {"BM_local_bus_publish/10", "BM_baseline_std_function/10", 1.1},
-       {"BM_bus_publish/1", "BM_baseline_std_function/1", 3.0},
+       {"BM_bus_publish/1", "BM_baseline_std_function/1", 2.5},
        {"BM_bus_publish/10", "BM_baseline_std_function/10", 1.3},
        {"BM_bus_publish/1", "BM_baseline_signals2/1", 1.0 / 7.0},
        {"BM_envelope_roundtrip", "BM_baseline_json_roundtrip", 1.3},

@@ -129,8 +129,11 @@ class basic_bus {
 
   /// Calls the current handlers of T. The message's attributes are made only
   /// if a handler, a nested publish or the error handler needs them.
+  // Always inlined: for one handler the call itself (saved registers, a
+  // stack frame sized for a lazily made message) cost more than the epoch.
   template <class T>
-  requires(!detail::is_message<T>::value) void publish(const T& event) {
+  requires(!detail::is_message<T>::value)
+      [[gnu::always_inline]] inline void publish(const T& event) {
     if constexpr (detail::check_event<T>()) dispatch<T>(&event, nullptr);
   }
 
@@ -200,18 +203,16 @@ class basic_bus {
   class read_scope {
    public:
     explicit read_scope(const basic_bus& bus) : bus_(const_cast<basic_bus&>(bus)) {
-      if constexpr (thread_safe) {
-        slot_ = &detail::epoch_domain::local_slot();
-        outermost_ = detail::epoch_domain::enter(*slot_);
-      }
+      if constexpr (thread_safe) slot_ = detail::epoch_domain::enter();
     }
     ~read_scope() {
       if constexpr (thread_safe) {
-        if (!outermost_) return;
+        if (!slot_) return;  // nested: the outermost publish leaves
         detail::epoch_domain::leave(*slot_);
         // A list retired while this publish read it is freed now, not at
         // some later subscribe: its handlers' state should not linger.
-        if (bus_.table_.has_retired()) bus_.table_.try_collect();
+        if (bus_.table_.has_retired()) [[unlikely]]
+          bus_.table_.try_collect();
       } else if (bus_.table_.has_retired() && !detail::current_frame) [[unlikely]] {
         bus_.table_.collect();  // the outermost publish on this thread has ended
       }
@@ -224,7 +225,6 @@ class basic_bus {
     [[no_unique_address]] std::conditional_t<thread_safe, detail::epoch_domain::reader_slot*,
                                              detail::nothing>
         slot_{};
-    [[no_unique_address]] std::conditional_t<thread_safe, bool, detail::nothing> outermost_{};
   };
 
   // The frame is built only once there is someone to deliver to.
@@ -232,10 +232,9 @@ class basic_bus {
   template <class T>
   [[gnu::always_inline]] inline void dispatch(const T* payload, const message<T>* m) {
     read_scope scope(*this);
-    const std::size_t index = detail::type_index<T>();
-    const auto* list = table_.find(index);
+    const auto* list = table_.find(detail::known_type_index<T>());
     if (!list) [[unlikely]] {
-      if (table_.routes()) route_only(index, payload, m);
+      route_only(payload, m);
       return;
     }
     detail::bus_frame<T> frame(payload, m, options_);
@@ -251,16 +250,19 @@ class basic_bus {
     }
     // Read after the handlers, so that a bus without routes pays one load.
     if (const auto* routes = table_.routes()) [[unlikely]] {
-      run_routes(*routes, frame, index, payload, detail::data_encoder_of<T>());
+      run_routes(*routes, frame, detail::type_index<T>(), payload, detail::data_encoder_of<T>());
     }
   }
 
+  // No handler of T (or T not numbered yet): only routes may want it.
   template <class T>
-  [[gnu::noinline]] void route_only(std::size_t index, const T* payload, const message<T>* m) {
-    detail::bus_frame<T> frame(payload, m, options_);
-    if (frame.parent) detail::check_nested_publish(frame.parent, event_type_v<T>);
+  [[gnu::noinline]] void route_only(const T* payload, const message<T>* m) {
     if (const auto* routes = table_.routes()) {
-      run_routes(*routes, frame, index, payload, detail::data_encoder_of<T>());
+      detail::bus_frame<T> frame(payload, m, options_);
+      if (frame.parent) detail::check_nested_publish(frame.parent, event_type_v<T>);
+      run_routes(*routes, frame, detail::type_index<T>(), payload, detail::data_encoder_of<T>());
+    } else if (detail::current_frame) {
+      detail::check_nested_publish(detail::current_frame, event_type_v<T>);
     }
   }
 

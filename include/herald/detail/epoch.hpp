@@ -13,6 +13,15 @@
 #include <unistd.h>
 #define HERALD_HAS_MEMBARRIER 1
 #endif
+// ThreadSanitizer, which models no fences: g++ says so in a macro, clang 14 only through
+// __has_feature.
+#if defined(__SANITIZE_THREAD__)
+#define HERALD_EPOCH_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HERALD_EPOCH_TSAN 1
+#endif
+#endif
 
 namespace herald::detail {
 
@@ -34,27 +43,22 @@ class epoch_domain {
   };
 
   // Reader side: enter before loading protected pointers, leave after the
-  // last use of what they pointed to. Returns whether this is the outermost
-  // entry on this thread; only that one leaves.
-  static bool enter(reader_slot& slot) noexcept {
-    if (slot.epoch.load(std::memory_order_relaxed) != 0) [[unlikely]] {
-      return false;  // nested
+  // last use of what they pointed to. Returns the slot to leave, or nullptr
+  // when this thread is reading already (a publish from a handler): only the
+  // outermost entry leaves. The fast path is a thread-local load, a check
+  // that this thread is not reading, and one plain store.
+  // Throws std::bad_alloc only on a thread's first entry, making its slot.
+  static reader_slot* enter() {
+    reader_slot* slot = light_slot;
+    if (slot && slot->epoch.load(std::memory_order_relaxed) == 0) [[likely]] {
+      slot->epoch.store(epoch_.load(std::memory_order_acquire), std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // writers fence for us
+      return slot;
     }
-    slot.epoch.store(epoch_.load(std::memory_order_acquire), std::memory_order_relaxed);
-    if (asymmetric_.load(std::memory_order_relaxed)) {
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-    } else {
-      full_fence();
-    }
-    return true;
+    return enter_slow();
   }
 
   static void leave(reader_slot& slot) noexcept { slot.epoch.store(0, std::memory_order_release); }
-
-  static reader_slot& local_slot() {
-    reader_slot* slot = tls_slot;
-    return slot ? *slot : claim_slot();
-  }
 
   // Writer side: call after making the old object unreachable; returns the
   // tag to keep with it.
@@ -74,19 +78,45 @@ class epoch_domain {
   }
 
  private:
+  // The first time a thread reads: its slot, and the asymmetric fence
+  // registered, so that from then on it takes the fast path of enter(). Where
+  // registration fails (an old kernel, ThreadSanitizer) every entry comes here
+  // and pays a full fence instead.
+  [[gnu::noinline]] static reader_slot* enter_slow() {
+    reader_slot* slot = tls_slot ? tls_slot : &claim_slot();
+    if (slot->epoch.load(std::memory_order_relaxed) != 0) return nullptr;  // nested
+    slot->epoch.store(epoch_.load(std::memory_order_acquire), std::memory_order_relaxed);
+    if (register_asymmetric()) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      light_slot = slot;
+    } else {
+      full_fence();
+    }
+    return slot;
+  }
+
+  // Whether writers fence on the readers' behalf; registers once. Readers
+  // switch to the light fence only after this succeeded; until they see it
+  // they keep using full fences, which is always safe. A writer calls this
+  // before it fences, so it sees a registration a reader made.
+  static bool register_asymmetric() noexcept {
+#if defined(HERALD_HAS_MEMBARRIER) && !defined(HERALD_EPOCH_TSAN)  // TSan cannot see membarrier
+    static std::once_flag registration;
+    try {
+      std::call_once(registration, [] {
+        if (::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
+          asymmetric_.store(true, std::memory_order_release);
+        }
+      });
+    } catch (...) {  // call_once failing to start a thread-safe wait: stay on full fences
+    }
+#endif
+    return asymmetric_.load(std::memory_order_acquire);
+  }
+
   static void heavy_fence() noexcept {
 #if defined(HERALD_HAS_MEMBARRIER)
-    static std::once_flag registration;
-    std::call_once(registration, [] {
-    // Readers switch to the light fence only after this succeeded; until
-    // they see the flag they keep using full fences, which is always safe.
-#if !defined(__SANITIZE_THREAD__)  // TSan cannot see membarrier: keep full fences there
-      if (::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
-        asymmetric_.store(true, std::memory_order_release);
-      }
-#endif
-    });
-    if (asymmetric_.load(std::memory_order_acquire)) {
+    if (register_asymmetric()) {
       if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
       // A forked child starts unregistered: register and try again; failing
       // that, the global barrier is slow but needs no registration.
@@ -102,7 +132,7 @@ class epoch_domain {
   }
 
   static void full_fence() noexcept {
-#if defined(__SANITIZE_THREAD__)
+#if defined(HERALD_EPOCH_TSAN)
     // ThreadSanitizer models no fences. Read-modify-writes of one shared word
     // are totally ordered, which gives both sides the same guarantee in a
     // form it checks.
@@ -139,6 +169,7 @@ class epoch_domain {
         slot->epoch.store(0, std::memory_order_release);
         slot->in_use.store(false, std::memory_order_release);
         tls_slot = nullptr;
+        light_slot = nullptr;
       }
     };
     thread_local releaser release_at_exit;
@@ -149,6 +180,8 @@ class epoch_domain {
 
   // All constant-initialized: the read path touches no guard variable.
   static inline constinit thread_local reader_slot* tls_slot = nullptr;
+  // tls_slot once its entries may take the light fence; null until then.
+  static inline constinit thread_local reader_slot* light_slot = nullptr;
   static inline constinit std::atomic<std::uint64_t> epoch_{1};
   static inline constinit std::atomic<reader_slot*> slots_{nullptr};
   static inline constinit std::atomic<bool> asymmetric_{false};
@@ -158,3 +191,4 @@ class epoch_domain {
 }  // namespace herald::detail
 
 #undef HERALD_HAS_MEMBARRIER
+#undef HERALD_EPOCH_TSAN

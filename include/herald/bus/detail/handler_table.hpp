@@ -25,6 +25,12 @@ struct handler_list {
   std::vector<handler_entry> entries;
 };
 
+// The lists of a run of consecutive type indexes.
+template <std::size_t Size>
+struct handler_chunk {
+  std::atomic<const handler_list*> lists[Size]{};
+};
+
 // The bus's handlers, one list per event type index, and its routes: copied
 // on write, so that a publish reads them without a lock. A list a publish may
 // still read is retired and freed once no reader can see it (epochs when
@@ -32,7 +38,9 @@ struct handler_list {
 // the typed bus above it is a thin layer. Writers lock; readers never do.
 class handler_table {
  public:
-  explicit handler_table(bool thread_safe) noexcept : thread_safe_(thread_safe) {}
+  explicit handler_table(bool thread_safe) noexcept : thread_safe_(thread_safe) {
+    for (auto& c : chunks_) c.store(&no_lists, std::memory_order_relaxed);
+  }
   handler_table(const handler_table&) = delete;
   handler_table& operator=(const handler_table&) = delete;
 
@@ -40,7 +48,7 @@ class handler_table {
   ~handler_table() {
     for (auto& chunk_ptr : chunks_) {
       auto* c = chunk_ptr.load(std::memory_order_relaxed);
-      if (!c) continue;
+      if (c == &no_lists) continue;
       for (auto& slot : c->lists) {
         const auto* list = slot.load(std::memory_order_relaxed);
         if (!list) continue;
@@ -53,9 +61,10 @@ class handler_table {
     for (auto& garbage : retired_) free_retired(garbage);
   }
 
+  // The list of `index`, or nullptr. Index 0 (a type not numbered yet) has none.
   [[nodiscard]] const handler_list* find(std::size_t index) const noexcept {
     const chunk* c = chunks_[index / chunk_size].load(std::memory_order_acquire);
-    return c ? c->lists[index % chunk_size].load(std::memory_order_acquire) : nullptr;
+    return c->lists[index % chunk_size].load(std::memory_order_acquire);
   }
 
   [[nodiscard]] const route_table* routes() const noexcept {
@@ -87,7 +96,7 @@ class handler_table {
   void remove(std::size_t index, std::uint64_t id) noexcept {
     std::lock_guard lock(writers_);
     auto* c = chunks_[index / chunk_size].load(std::memory_order_relaxed);
-    if (!c) return;
+    if (c == &no_lists) return;
     auto& slot = c->lists[index % chunk_size];
     const auto* old = slot.load(std::memory_order_relaxed);
     if (!old) return;
@@ -161,9 +170,10 @@ class handler_table {
   static constexpr std::size_t chunk_size = 64;
   static constexpr std::size_t max_chunks = max_type_indexes / chunk_size;
 
-  struct chunk {
-    std::atomic<const handler_list*> lists[chunk_size]{};
-  };
+  using chunk = handler_chunk<chunk_size>;
+  // Where every chunk pointer points until its chunk gets a list, so that a
+  // lookup needs no null test. Never written.
+  static inline constinit chunk no_lists{};
 
   // A handler list or a route table that a publish may still read.
   struct retired_list {
@@ -176,7 +186,7 @@ class handler_table {
   std::atomic<const handler_list*>& slot_for(std::size_t index) {
     auto& entry = chunks_[index / chunk_size];
     chunk* c = entry.load(std::memory_order_relaxed);
-    if (!c) {
+    if (c == &no_lists) {
       c = new chunk;
       entry.store(c, std::memory_order_release);
     }
