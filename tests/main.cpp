@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "support/ci.hpp"
+
 #if HERALD_TEST_POSTGRES
 #include "support/postgres_server.hpp"
 #endif
@@ -18,10 +20,7 @@
 // line, and one asked for by name (as ctest does) exits with 77, which ctest
 // reports as skipped. Under CI=true they run, and fail saying what is missing.
 namespace {
-[[maybe_unused]] bool under_ci() {
-  const char* ci = std::getenv("CI");
-  return ci && std::string(ci) == "true";
-}
+using herald_test::under_ci;
 
 // False if the run is to end with 77: it names only tests of a missing server.
 [[maybe_unused]] bool leave_out(Catch::ConfigData& config, const char* server,

@@ -14,16 +14,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "support/ci.hpp"
+
 namespace herald_test {
 
 inline const char* postgres_env() {
   const char* url = std::getenv("HERALD_TEST_POSTGRES");
   return url && *url ? url : nullptr;
-}
-
-inline bool under_ci() {
-  const char* ci = std::getenv("CI");
-  return ci && std::string(ci) == "true";
 }
 
 inline constexpr const char* postgres_missing =
