@@ -5,6 +5,7 @@
 // for wildcard filters, clear errors, and a broker killed under load.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -204,6 +205,42 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "nats: an unnamed subscriber whose consumer the server dropped gets a new one where the old "
+    "one stood",
+    "[transport][nats]") {
+  // What a server restart or a disconnection longer than ephemeral_inactivity does to an
+  // ephemeral consumer, done here by deleting it.
+  failure_recorder failures;
+  auto options = test_nats_options(&failures);
+  // A failed "1" waits for its redelivery well past the drop.
+  options.retry = {std::chrono::seconds(30), 2.0, std::chrono::seconds(30), 3, false};
+  herald::nats_transport transport(options);
+  const auto subject = options.stream_prefix + ".dropped";
+  collector seen;
+  std::atomic<bool> failed_once{false};
+  auto s = transport.subscribe(subject, {}, [&](const herald::wire_message& m) {
+    seen.add(m);
+    if (m.data == "1" && !failed_once.exchange(true)) throw std::runtime_error("not yet");
+  });
+  transport.publish(subject, bytes("0"));
+  transport.publish(subject, bytes("1"));
+  REQUIRE(seen.wait_for(2));
+  const std::string stream = transport.stream_of(subject);
+  jsConsumerNamesList* names = nullptr;
+  REQUIRE(js_ConsumerNames(&names, transport.native_jetstream(), stream.c_str(), nullptr,
+                           nullptr) == NATS_OK);
+  REQUIRE(names->Count == 1);
+  REQUIRE(js_DeleteConsumer(transport.native_jetstream(), stream.c_str(), names->List[0], nullptr,
+                            nullptr) == NATS_OK);
+  jsConsumerNamesList_Destroy(names);
+  for (int i = 2; i < 5; ++i) transport.publish(subject, bytes(std::to_string(i)));
+  // "1" again (it was not acknowledged), then what came after; "0" not again.
+  REQUIRE(seen.wait_for(6, std::chrono::seconds(20)));
+  CHECK(seen.messages() == std::vector<std::string>{"0", "1", "1", "2", "3", "4"});
+  CHECK_FALSE(seen.wait_for(7, std::chrono::milliseconds(500)));
+}
+
 TEST_CASE("nats: an acknowledged message is never delivered again (the server took every ack)",
           "[transport][nats]") {
   nats_backend b;
@@ -302,6 +339,17 @@ TEST_CASE(
     }
     count.add(m);
   });
+  // An unnamed subscriber as well: its ephemeral consumer does not survive the
+  // restart, and the transport makes a new one where the old one stood.
+  std::multiset<std::string> fanned;
+  collector fan_count;
+  auto fan = consumer.subscribe(subject, {}, [&](const herald::wire_message& m) {
+    {
+      std::lock_guard lock(mutex);
+      fanned.insert(m.data);
+    }
+    fan_count.add(m);
+  });
   const int total = 3000;
   std::vector<std::string> acknowledged;
   int refused = 0;
@@ -339,27 +387,33 @@ TEST_CASE(
   }
   server.start();
   producer.join();
+  const auto lost_in = [&](const std::multiset<std::string>& got) {
+    std::lock_guard lock(mutex);
+    std::size_t lost = 0;
+    for (const auto& m : acknowledged) lost += got.count(m) == 0;
+    return lost;
+  };
+  const auto twice_in = [&](const std::multiset<std::string>& got) {
+    std::lock_guard lock(mutex);
+    std::size_t twice = 0;
+    for (const auto& m : std::set<std::string>(got.begin(), got.end())) twice += got.count(m) - 1;
+    return twice;
+  };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
   std::size_t lost = acknowledged.size();
+  std::size_t fan_lost = acknowledged.size();
   while (std::chrono::steady_clock::now() < deadline) {
-    {
-      std::lock_guard lock(mutex);
-      lost = 0;
-      for (const auto& m : acknowledged) lost += received.count(m) == 0;
-    }
-    if (lost == 0) break;
+    lost = lost_in(received);
+    fan_lost = lost_in(fanned);
+    if (lost == 0 && fan_lost == 0) break;
     count.wait_for(count.size() + 1, std::chrono::milliseconds(500));
   }
-  std::size_t duplicates = 0;
-  {
-    std::lock_guard lock(mutex);
-    for (const auto& m : std::set<std::string>(received.begin(), received.end())) {
-      duplicates += received.count(m) - 1;
-    }
-  }
+  const std::size_t duplicates = twice_in(received);
   WARN("broker killed: " << acknowledged.size() << " acknowledged, " << refused << " refused, lost "
                          << lost << ", delivered twice " << duplicates);
+  WARN("the unnamed subscriber: lost " << fan_lost << ", delivered twice " << twice_in(fanned));
   CHECK(lost == 0);
+  CHECK(fan_lost == 0);
   CHECK(refused == 0);  // the publisher waited out the restart
 }
 

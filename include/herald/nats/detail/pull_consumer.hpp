@@ -17,6 +17,7 @@
 #include <memory>              // the fetch loop keeps its consumer alive
 #include <mutex>               // the batch the ticker reads
 #include <random>              // backoff jitter
+#include <set>                 // sequences not yet acknowledged
 #include <string>              // names
 #include <thread>              // the fetch loop and the ticker
 
@@ -58,18 +59,14 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
         spec_.max_in_flight ? std::min(spec_.max_in_flight, options_.fetch_batch)
                             : options_.fetch_batch,
         1, 256));
-    consumer_ = ensure_consumer();
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = spec_.stream.c_str();
-    so.Consumer = consumer_.c_str();
-    jsErrCode code{};
-    if (const natsStatus s = js_PullSubscribe(&sub_, connection_.js(), spec_.filter.c_str(),
-                                              consumer_.c_str(), nullptr, &so, &code);
-        s != NATS_OK) {
+    consumer_ = ensure_consumer(0);
+    try {
+      bind();
+    } catch (...) {
       remove_ephemeral();
-      throw_nats(s, code, "cannot bind to consumer '" + consumer_ + "' of '" + spec_.stream + "'");
+      throw;
     }
+    reconnects_ = reconnects();
   }
 
   // Starts fetching. The loop holds the consumer alive, so that a handler
@@ -110,8 +107,6 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     finished_ = true;  // also when it never started
   }
 
-  [[nodiscard]] const std::string& consumer() const noexcept { return consumer_; }
-
   // Whether the fetch loop has ended and let go of the subscription.
   [[nodiscard]] bool finished() {
     std::lock_guard lock(mutex_);
@@ -128,8 +123,9 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
   }
 
-  // Makes the consumer, or checks the durable one that exists.
-  std::string ensure_consumer() {
+  // Makes the consumer, or checks the durable one that exists. An ephemeral
+  // one made again after a server restart starts at `start` (not 0).
+  std::string ensure_consumer(std::uint64_t start) {
     jsConsumerConfig config;
     jsConsumerConfig_Init(&config);
     if (!spec_.name.empty()) config.Durable = spec_.name.c_str();
@@ -141,6 +137,10 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     config.MaxDeliver = std::int64_t{options_.retry.max_attempts} + nats_dead_letter_tries;
     config.FilterSubject = spec_.filter.c_str();
     config.DeliverPolicy = options_.start == nats_start::all ? js_DeliverAll : js_DeliverNew;
+    if (start != 0) {
+      config.DeliverPolicy = js_DeliverByStartSequence;
+      config.OptStartSeq = start;
+    }
     if (spec_.max_in_flight) config.MaxAckPending = static_cast<std::int64_t>(spec_.max_in_flight);
     if (spec_.name.empty()) config.InactiveThreshold = ns(options_.ephemeral_inactivity);
     jsConsumerInfo* info = nullptr;
@@ -168,6 +168,8 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     }
     std::string name = info->Name;
     const std::string filter = info->Config->FilterSubject ? info->Config->FilterSubject : "";
+    // The last stream sequence before its first message (the server's head, for DeliverNew).
+    if (spec_.name.empty() && start == 0) highest_seen_ = info->Delivered.Stream;
     jsConsumerInfo_Destroy(info);
     if (filter != spec_.filter) {
       throw error(errc::broker_refused,
@@ -177,6 +179,67 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     }
     ephemeral_ = spec_.name.empty();
     return name;
+  }
+
+  void bind() {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = spec_.stream.c_str();
+    so.Consumer = consumer_.c_str();
+    jsErrCode code{};
+    if (const natsStatus s = js_PullSubscribe(&sub_, connection_.js(), spec_.filter.c_str(),
+                                              consumer_.c_str(), nullptr, &so, &code);
+        s != NATS_OK) {
+      sub_ = nullptr;
+      throw_nats(s, code, "cannot bind to consumer '" + consumer_ + "' of '" + spec_.stream + "'");
+    }
+  }
+
+  std::uint64_t reconnects() const noexcept {
+    natsStatistics* stats = nullptr;
+    std::uint64_t count = 0;
+    if (natsStatistics_Create(&stats) == NATS_OK &&
+        natsConnection_GetStats(connection_.get(), stats) == NATS_OK) {
+      natsStatistics_GetCounts(stats, nullptr, nullptr, nullptr, nullptr, &count);
+    }
+    natsStatistics_Destroy(stats);
+    return count;
+  }
+
+  // An ephemeral consumer can be gone: dropped after ephemeral_inactivity
+  // without this client (a long disconnection), lost in a server restart, or
+  // deleted. After a reconnection or a fetch error, an unnamed subscriber
+  // whose consumer is gone gets a new one that starts at its first message not
+  // acknowledged (what the old one would have delivered again) or past the
+  // last it saw. False while the server does not answer: try again later.
+  bool recreate_if_gone() {
+    if (!ephemeral_) return true;
+    jsConsumerInfo* info = nullptr;
+    jsErrCode code{};
+    const natsStatus s = js_GetConsumerInfo(&info, connection_.js(), spec_.stream.c_str(),
+                                            consumer_.c_str(), nullptr, &code);
+    if (s == NATS_OK) jsConsumerInfo_Destroy(info);
+    if (s != NATS_OK && s != NATS_NOT_FOUND && code != JSConsumerNotFoundErr) return false;
+    const std::string old = consumer_;
+    try {
+      if (s != NATS_OK) {
+        const std::uint64_t start =
+            unconfirmed_.empty() ? highest_seen_ + 1 : *unconfirmed_.begin();
+        std::string fresh = ensure_consumer(start);
+        if (sub_) natsSubscription_Destroy(sub_);  // this thread is the only one using it
+        sub_ = nullptr;
+        consumer_ = std::move(fresh);
+      }
+      if (!sub_) bind();  // failing, it leaves sub_ null: the loop comes back here
+    } catch (const std::exception& e) {
+      report(failure_kind::broker_failed, errc::broker_unavailable, 0,
+             "consumer '" + old +
+                 "' is gone (a server restart, a disconnection longer than "
+                 "ephemeral_inactivity, or deleted), and making a new one failed: " +
+                 e.what() + "; trying again");
+      return false;
+    }
+    return true;
   }
 
   void remove_ephemeral() noexcept {
@@ -205,7 +268,20 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
   void fetch_loop() {
     std::minstd_rand random(std::random_device{}());
     bool outage = false;
+    bool check_consumer = false;
     while (!stopping()) {
+      if (ephemeral_) {
+        if (const auto now = reconnects(); now != reconnects_) {
+          reconnects_ = now;
+          check_consumer = true;
+        }
+        if (check_consumer) check_consumer = !recreate_if_gone();
+      }
+      if (!sub_) {  // a consumer made again but not bound yet
+        check_consumer = true;
+        if (pause(options_.fetch_wait)) break;
+        continue;
+      }
       natsMsgList list{};
       jsFetchRequest request;
       jsFetchRequest_Init(&request);
@@ -219,6 +295,8 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
       const natsStatus s = natsSubscription_FetchRequest(&list, sub_, &request);
       if (s != NATS_OK) {
         const auto took = std::chrono::steady_clock::now() - asked;
+        // Among the errors, the server's "consumer deleted": look whether it is there.
+        if (s != NATS_TIMEOUT) check_consumer = true;
         if (s != NATS_TIMEOUT && !outage && !stopping()) {
           outage = true;
           report(failure_kind::broker_failed, errc::broker_unavailable, 0,
@@ -280,9 +358,15 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     const char* id = nullptr;
     if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id) wire.id = id;
     jsMsgMetaData* meta = nullptr;
+    std::uint64_t sequence = 0;
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
       wire.delivery_attempt = static_cast<std::uint32_t>(meta->NumDelivered);
+      sequence = meta->Sequence.Stream;
       jsMsgMetaData_Destroy(meta);
+    }
+    if (ephemeral_ && sequence != 0) {
+      highest_seen_ = std::max(highest_seen_, sequence);
+      unconfirmed_.insert(sequence);
     }
     std::exception_ptr failure;
     try {
@@ -305,6 +389,8 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
                std::string("the acknowledgement of a message on '") + wire.subject +
                    "' was not confirmed (" + natsStatus_GetText(s) +
                    "); the server will deliver it again");
+      } else {
+        unconfirmed_.erase(sequence);
       }
       return;
     }
@@ -312,7 +398,8 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     const bool permanent = code_of(failure) == errc::permanent_failure;
     if ((permanent || wire.delivery_attempt >= options_.retry.max_attempts) &&
         dead_letter_(msg, reason, wire.delivery_attempt)) {
-      natsMsg_Term(msg, nullptr);  // JetStream keeps no dead letters of its own
+      natsMsg_Term(msg, nullptr);    // JetStream keeps no dead letters of its own
+      unconfirmed_.erase(sequence);  // dead-lettered: not to be read again
       return;
     }
     // A delay with every Nak: a bare one redelivers at once and burns MaxDeliver.
@@ -352,6 +439,10 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
   std::string consumer_;
   bool ephemeral_ = false;
   natsSubscription* sub_ = nullptr;
+  // An ephemeral consumer's place, kept by the fetch loop to make it again:
+  std::uint64_t reconnects_ = 0;         // the connection's reconnects when last looked
+  std::uint64_t highest_seen_ = 0;       // the highest stream sequence delivered
+  std::set<std::uint64_t> unconfirmed_;  // delivered, not acknowledged (or dead-lettered)
 
   std::mutex mutex_;
   std::condition_variable wake_;
