@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <herald/codec.hpp>
 #include <herald/nats/nats_transport.hpp>
 #include <herald/outbox/relay.hpp>
@@ -218,10 +219,18 @@ TEST_CASE(
   herald::nats_transport transport(options);
   const auto subject = options.stream_prefix + ".dropped";
   collector seen;
+  // The first "1" fails, and only after the consumer is gone: no pull request
+  // waits on the server at that moment, so no "consumer deleted" reaches the
+  // subscriber, which must find out by itself.
+  std::promise<void> deleted;
+  auto deleted_future = deleted.get_future().share();
   std::atomic<bool> failed_once{false};
   auto s = transport.subscribe(subject, {}, [&](const herald::wire_message& m) {
     seen.add(m);
-    if (m.data == "1" && !failed_once.exchange(true)) throw std::runtime_error("not yet");
+    if (m.data == "1" && !failed_once.exchange(true)) {
+      deleted_future.wait_for(std::chrono::seconds(20));
+      throw std::runtime_error("not yet");
+    }
   });
   transport.publish(subject, bytes("0"));
   transport.publish(subject, bytes("1"));
@@ -234,6 +243,7 @@ TEST_CASE(
   REQUIRE(js_DeleteConsumer(transport.native_jetstream(), stream.c_str(), names->List[0], nullptr,
                             nullptr) == NATS_OK);
   jsConsumerNamesList_Destroy(names);
+  deleted.set_value();
   for (int i = 2; i < 5; ++i) transport.publish(subject, bytes(std::to_string(i)));
   // "1" again (it was not acknowledged), then what came after; "0" not again.
   REQUIRE(seen.wait_for(6, std::chrono::seconds(20)));

@@ -39,6 +39,10 @@ using nats_dead_letter =
 
 inline constexpr std::int64_t nats_dead_letter_tries = 3;
 
+// How many empty fetches in a row (of fetch_wait each) before an ephemeral
+// consumer is looked for on the server.
+inline constexpr int nats_idle_fetches_per_check = 5;
+
 struct nats_consumer_spec {
   std::string stream;
   std::string filter;
@@ -269,6 +273,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     std::minstd_rand random(std::random_device{}());
     bool outage = false;
     bool check_consumer = false;
+    int idle = 0;  // fetches in a row that found nothing
     while (!stopping()) {
       if (ephemeral_) {
         if (const auto now = reconnects(); now != reconnects_) {
@@ -295,8 +300,11 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
       const natsStatus s = natsSubscription_FetchRequest(&list, sub_, &request);
       if (s != NATS_OK) {
         const auto took = std::chrono::steady_clock::now() - asked;
-        // Among the errors, the server's "consumer deleted": look whether it is there.
-        if (s != NATS_TIMEOUT) check_consumer = true;
+        // Among the errors, the server's "consumer deleted" (sent only to a pull
+        // request waiting at that moment): look whether the consumer is there.
+        // And every few empty fetches, since a deletion between two requests
+        // looks like nothing to fetch.
+        if (s != NATS_TIMEOUT || ++idle % nats_idle_fetches_per_check == 0) check_consumer = true;
         if (s != NATS_TIMEOUT && !outage && !stopping()) {
           outage = true;
           report(failure_kind::broker_failed, errc::broker_unavailable, 0,
@@ -309,6 +317,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
         continue;
       }
       outage = false;
+      idle = 0;
       handle_batch(list, random);
       natsMsgList_Destroy(&list);
     }
