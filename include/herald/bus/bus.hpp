@@ -261,8 +261,8 @@ class basic_bus {
       detail::bus_frame<T> frame(payload, m, options_);
       if (frame.parent) detail::check_nested_publish(frame.parent, event_type_v<T>);
       run_routes(*routes, frame, detail::type_index<T>(), payload, detail::data_encoder_of<T>());
-    } else if (detail::current_frame) {
-      detail::check_nested_publish(detail::current_frame, event_type_v<T>);
+    } else {
+      detail::check_publish_depth(event_type_v<T>);
     }
   }
 

@@ -20,6 +20,11 @@ inline std::int64_t nats_ms(duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
+// JetStream's configuration takes nanoseconds.
+inline std::int64_t nats_ns(duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+
 // What may pass if one tries again: the server restarting, a connection
 // being re-established, an acknowledgement that did not come in time.
 inline bool nats_transient(natsStatus s) noexcept {
@@ -99,6 +104,17 @@ class nats_connection {
   [[nodiscard]] jsCtx* js() const noexcept { return js_; }
   [[nodiscard]] bool connected() const noexcept {
     return natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
+  }
+  // How many times it reconnected so far (0 if the count cannot be had).
+  [[nodiscard]] std::uint64_t reconnects() const noexcept {
+    natsStatistics* stats = nullptr;
+    std::uint64_t count = 0;
+    if (natsStatistics_Create(&stats) == NATS_OK &&
+        natsConnection_GetStats(connection_, stats) == NATS_OK) {
+      natsStatistics_GetCounts(stats, nullptr, nullptr, nullptr, nullptr, &count);
+    }
+    natsStatistics_Destroy(stats);
+    return count;
   }
 
  private:

@@ -17,13 +17,13 @@
 #include <memory>              // the fetch loop keeps its consumer alive
 #include <mutex>               // the batch the ticker reads
 #include <random>              // backoff jitter
-#include <set>                 // sequences not yet acknowledged
 #include <string>              // names
 #include <thread>              // the fetch loop and the ticker
 
 #include "herald/error.hpp"
 #include "herald/nats/detail/binary_mode.hpp"
 #include "herald/nats/detail/connection.hpp"
+#include "herald/nats/detail/consumer_position.hpp"
 #include "herald/nats/nats_options.hpp"
 #include "herald/runtime/failure.hpp"
 #include "herald/transport/concepts.hpp"
@@ -31,7 +31,6 @@
 namespace herald::detail {
 
 // What a failed delivery's last attempt leads to: publish it to the
-// dead-letter subject (the transport does that, with its streams).
 // dead-letter subject (the transport does that, with its streams); false if
 // that publish failed, so the message must come again.
 using nats_dead_letter =
@@ -70,7 +69,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
       remove_ephemeral();
       throw;
     }
-    reconnects_ = reconnects();
+    reconnects_ = connection_.reconnects();
   }
 
   // Starts fetching. The loop holds the consumer alive, so that a handler
@@ -123,10 +122,6 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
   }
 
  private:
-  std::int64_t ns(duration d) const {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-  }
-
   // Makes the consumer, or checks the durable one that exists. An ephemeral
   // one made again after a server restart starts at `start` (not 0).
   std::string ensure_consumer(std::uint64_t start) {
@@ -134,7 +129,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     jsConsumerConfig_Init(&config);
     if (!spec_.name.empty()) config.Durable = spec_.name.c_str();
     config.AckPolicy = js_AckExplicit;
-    config.AckWait = ns(options_.ack_wait);
+    config.AckWait = nats_ns(options_.ack_wait);
     // MaxDeliver always set (the server's default is for ever), a few above
     // max_attempts: herald dead-letters at max_attempts, and a dead-letter
     // publish that fails leaves the message to come again and try once more.
@@ -146,7 +141,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
       config.OptStartSeq = start;
     }
     if (spec_.max_in_flight) config.MaxAckPending = static_cast<std::int64_t>(spec_.max_in_flight);
-    if (spec_.name.empty()) config.InactiveThreshold = ns(options_.ephemeral_inactivity);
+    if (spec_.name.empty()) config.InactiveThreshold = nats_ns(options_.ephemeral_inactivity);
     jsConsumerInfo* info = nullptr;
     jsErrCode code{};
     natsStatus s = NATS_NOT_FOUND;
@@ -173,7 +168,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     std::string name = info->Name;
     const std::string filter = info->Config->FilterSubject ? info->Config->FilterSubject : "";
     // The last stream sequence before its first message (the server's head, for DeliverNew).
-    if (spec_.name.empty() && start == 0) highest_seen_ = info->Delivered.Stream;
+    if (spec_.name.empty() && start == 0) position_.begin_after(info->Delivered.Stream);
     jsConsumerInfo_Destroy(info);
     if (filter != spec_.filter) {
       throw error(errc::broker_refused,
@@ -199,17 +194,6 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     }
   }
 
-  std::uint64_t reconnects() const noexcept {
-    natsStatistics* stats = nullptr;
-    std::uint64_t count = 0;
-    if (natsStatistics_Create(&stats) == NATS_OK &&
-        natsConnection_GetStats(connection_.get(), stats) == NATS_OK) {
-      natsStatistics_GetCounts(stats, nullptr, nullptr, nullptr, nullptr, &count);
-    }
-    natsStatistics_Destroy(stats);
-    return count;
-  }
-
   // An ephemeral consumer can be gone: dropped after ephemeral_inactivity
   // without this client (a long disconnection), lost in a server restart, or
   // deleted. After a reconnection or a fetch error, an unnamed subscriber
@@ -227,9 +211,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     const std::string old = consumer_;
     try {
       if (s != NATS_OK) {
-        const std::uint64_t start =
-            unconfirmed_.empty() ? highest_seen_ + 1 : *unconfirmed_.begin();
-        std::string fresh = ensure_consumer(start);
+        std::string fresh = ensure_consumer(position_.restart_at());
         if (sub_) natsSubscription_Destroy(sub_);  // this thread is the only one using it
         sub_ = nullptr;
         consumer_ = std::move(fresh);
@@ -276,7 +258,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     int idle = 0;  // fetches in a row that found nothing
     while (!stopping()) {
       if (ephemeral_) {
-        if (const auto now = reconnects(); now != reconnects_) {
+        if (const auto now = connection_.reconnects(); now != reconnects_) {
           reconnects_ = now;
           check_consumer = true;
         }
@@ -294,7 +276,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
       // no-wait-then-wait pair: that re-request is where 3.4.1 overflows its
       // buffer (nats.c #749).
       request.Batch = batch_;
-      request.Expires = ns(options_.fetch_wait);
+      request.Expires = nats_ns(options_.fetch_wait);
       request.NoWait = false;
       const auto asked = std::chrono::steady_clock::now();
       const natsStatus s = natsSubscription_FetchRequest(&list, sub_, &request);
@@ -373,10 +355,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
       sequence = meta->Sequence.Stream;
       jsMsgMetaData_Destroy(meta);
     }
-    if (ephemeral_ && sequence != 0) {
-      highest_seen_ = std::max(highest_seen_, sequence);
-      unconfirmed_.insert(sequence);
-    }
+    if (ephemeral_ && sequence != 0) position_.delivered(sequence);
     std::exception_ptr failure;
     try {
       handler_(wire);
@@ -399,7 +378,7 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
                    "' was not confirmed (" + natsStatus_GetText(s) +
                    "); the server will deliver it again");
       } else {
-        unconfirmed_.erase(sequence);
+        position_.confirmed(sequence);
       }
       return;
     }
@@ -407,8 +386,8 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     const bool permanent = code_of(failure) == errc::permanent_failure;
     if ((permanent || wire.delivery_attempt >= options_.retry.max_attempts) &&
         dead_letter_(msg, reason, wire.delivery_attempt)) {
-      natsMsg_Term(msg, nullptr);    // JetStream keeps no dead letters of its own
-      unconfirmed_.erase(sequence);  // dead-lettered: not to be read again
+      natsMsg_Term(msg, nullptr);     // JetStream keeps no dead letters of its own
+      position_.confirmed(sequence);  // dead-lettered: not to be read again
       return;
     }
     // A delay with every Nak: a bare one redelivers at once and burns MaxDeliver.
@@ -448,10 +427,9 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
   std::string consumer_;
   bool ephemeral_ = false;
   natsSubscription* sub_ = nullptr;
-  // An ephemeral consumer's place, kept by the fetch loop to make it again:
-  std::uint64_t reconnects_ = 0;         // the connection's reconnects when last looked
-  std::uint64_t highest_seen_ = 0;       // the highest stream sequence delivered
-  std::set<std::uint64_t> unconfirmed_;  // delivered, not acknowledged (or dead-lettered)
+  // An ephemeral consumer's place, kept by the fetch loop to make it again.
+  nats_consumer_position position_;
+  std::uint64_t reconnects_ = 0;  // the connection's reconnects when last looked
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -122,10 +122,9 @@ class nats_streams {
     config.Retention = options_.retention == nats_retention::interest     ? js_InterestPolicy
                        : options_.retention == nats_retention::work_queue ? js_WorkQueuePolicy
                                                                           : js_LimitsPolicy;
-    config.MaxAge = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.max_age).count();
+    config.MaxAge = nats_ns(options_.max_age);
     config.Replicas = options_.replicas;
-    config.Duplicates =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicate_window).count();
+    config.Duplicates = nats_ns(options_.duplicate_window);
     config.Storage = js_FileStorage;
     jsStreamInfo* info = nullptr;
     const natsStatus s = js_AddStream(&info, js_, &config, nullptr, &code);
