@@ -27,3 +27,17 @@ option(HERALD_INSTALL "Generate herald's install rules" ${PROJECT_IS_TOP_LEVEL})
 # Our dev preset and CI turn this on; a user's build never fails on a warning
 # a newer compiler invents.
 option(HERALD_WARNINGS_AS_ERRORS "Treat warnings in herald's own tests and examples as errors" OFF)
+
+# Our own builds (herald at the top level) compile through ccache when it is
+# installed, so that a developer's rebuilds and the configurations CI builds
+# one after another skip what did not change. Never in a project that pulls
+# herald in, and never when the caller chose a launcher. The sloppiness lets
+# ccache cache sources compiled with the tests' precompiled header.
+if(PROJECT_IS_TOP_LEVEL AND NOT DEFINED CMAKE_CXX_COMPILER_LAUNCHER)
+  find_program(HERALD_CCACHE ccache)
+  if(HERALD_CCACHE)
+    set(CMAKE_CXX_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env
+        CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+        CCACHE_BASEDIR=${PROJECT_SOURCE_DIR} ${HERALD_CCACHE})
+  endif()
+endif()

@@ -25,7 +25,8 @@ using herald_test::under_ci;
 // False if the run is to end with 77: it names only tests of a missing server.
 [[maybe_unused]] bool leave_out(Catch::ConfigData& config, const char* server,
                                 const char* missing) {
-  const bool listing = config.listTests || config.listTestNamesOnly || config.listTags;
+  const bool listing =
+      config.listTests || config.listTestNamesOnly || config.listTags || config.listReporters;
   if (listing || under_ci()) return true;
   bool names_server = false;
   for (const auto& spec : config.testsOrTags) {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support/ci.hpp"
 #include "support/crash_support.hpp"
 #include "support/failure_recorder.hpp"
 #include "support/home_events.hpp"
@@ -333,7 +334,11 @@ TEST_CASE(
     "nats: the broker killed with SIGKILL mid-stream and restarted loses no acknowledged message",
     "[.][nats-restart]") {
   nats_server_control server;
-  REQUIRE(!server.dir.empty());
+  if (server.dir.empty()) {
+    if (herald_test::under_ci()) FAIL("CI=true, and no server of scripts/with-nats to restart");
+    WARN("SKIPPED: no server of scripts/with-nats to kill and restart (run under it)");
+    return;
+  }
   failure_recorder failures;
   auto options = test_nats_options(&failures);
   options.publish_timeout = std::chrono::seconds(60);
