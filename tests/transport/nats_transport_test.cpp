@@ -852,3 +852,37 @@ TEST_CASE("nats: ce-datacontenttype decides how the body reads, as content-type 
   CHECK(e.datacontenttype == "text/plain");
   CHECK(e.data == nlohmann::json("42"));  // text, not the number 42
 }
+
+// What `call` threw: its code and text.
+template <class F>
+std::pair<herald::errc, std::string> refusal(F call) {
+  try {
+    call();
+  } catch (const herald::error& e) {
+    return {e.code(), e.what()};
+  }
+  return {herald::errc{}, "(nothing thrown)"};
+}
+
+TEST_CASE("nats: a message id holding NUL, CR or LF is refused before anything is published",
+          "[transport][nats]") {
+  nats_backend b;
+  const auto subject = b.subject("nul-ids");
+  // libnats takes Nats-Msg-Id as a C string: "a\0b" and "a\0c" would both dedupe as "a".
+  for (const std::string& id :
+       {std::string("a\0b", 3), std::string("a\r\nNats-Expected-Stream: x"), std::string("a\nb")}) {
+    INFO(id);
+    auto one = refusal([&] { b.transport.publish(subject, bytes("x", id)); });
+    CHECK(one.first == herald::errc::invalid_argument);
+    CHECK_THAT(one.second, contains("message id"));
+    std::vector<herald::wire_message> batch{bytes("good", "id-1"), bytes("bad", id)};
+    auto many = refusal([&] { b.transport.publish_batch(subject, batch); });
+    CHECK(many.first == herald::errc::invalid_argument);
+    CHECK_THAT(many.second, contains("message id"));
+  }
+  jsStreamInfo* info = nullptr;
+  REQUIRE(js_GetStreamInfo(&info, b.transport.native_jetstream(),
+                           b.transport.stream_of(subject).c_str(), nullptr, nullptr) == NATS_OK);
+  CHECK(info->State.Msgs == 0);  // not even the batch's good one
+  jsStreamInfo_Destroy(info);
+}

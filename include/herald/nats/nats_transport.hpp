@@ -86,6 +86,7 @@ class nats_transport {
     // Without an id a retry after a lost acknowledgement would store the
     // message twice: give it one.
     if (message.id.empty()) message.id = new_id();
+    detail::check_nats_header_value("message id", message.id);
     natsMsg* msg = make_message(to, message.data);
     const auto result = publish_stored(msg, message.id, "publish to '" + to + "'");
     natsMsg_Destroy(msg);
@@ -101,6 +102,7 @@ class nats_transport {
   std::vector<publish_result> publish_batch(std::string_view subject,
                                             std::vector<wire_message> messages) {
     validate_subject(subject);
+    for (const auto& m : messages) detail::check_nats_header_value("message id", m.id);
     const std::string to(subject);
     streams_.holding(to);
     // A JetStream context of the transport's pool, this batch's alone while

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// Stream and consumer names made from subjects and group names, and which
-// stream holds a subscription's filter.
+// Stream and consumer names made from subjects and group names, their
+// limits, which stream holds a subscription's filter, and what a header value
+// may hold.
 
 #include <cstddef>      // positions
 #include <string>       // names
 #include <string_view>  // subjects
 
+#include "herald/detail/json_text.hpp"
 #include "herald/error.hpp"
 
 namespace herald::detail {
@@ -38,6 +40,19 @@ inline std::string nats_name(std::string_view prefix, std::string_view subject) 
     }
   }
   return out;
+}
+
+// libnats writes header values (Nats-Msg-Id among them) as C strings and
+// lines: a NUL cuts one short (two ids would dedupe as one), and CR or LF
+// would end the header.
+inline void check_nats_header_value(std::string_view field, std::string_view value) {
+  const auto bad = value.find_first_of(std::string_view("\0\r\n", 3));
+  if (bad == std::string_view::npos) return;
+  throw error(errc::invalid_argument,
+              std::string(field) + " '" + quote_for_message(value) + "' holds " +
+                  (value[bad] == '\0' ? "a NUL byte" : "a line break") + " at position " +
+                  std::to_string(bad) +
+                  "; NATS carries it in a header, which holds neither: use printable characters");
 }
 
 // A stream prefix names every stream herald makes: letters, digits, '_' and '-' only.
