@@ -886,3 +886,17 @@ TEST_CASE("nats: a message id holding NUL, CR or LF is refused before anything i
   CHECK(info->State.Msgs == 0);  // not even the batch's good one
   jsStreamInfo_Destroy(info);
 }
+
+TEST_CASE("nats: a group and a durable subscriber of one name are two consumers, each gets all",
+          "[transport][nats]") {
+  nats_backend b;
+  const auto subject = b.subject("shared-name");
+  collector group, durable;
+  auto g = b.transport.subscribe(subject, named("audit"),
+                                 [&](const herald::wire_message& m) { group.add(m); });
+  auto d = b.transport.subscribe(subject, named("", "audit"),
+                                 [&](const herald::wire_message& m) { durable.add(m); });
+  for (int i = 0; i < 20; ++i) b.transport.publish(subject, bytes(std::to_string(i)));
+  CHECK(group.wait_for(20, std::chrono::seconds(10)));
+  CHECK(durable.wait_for(20, std::chrono::seconds(10)));
+}

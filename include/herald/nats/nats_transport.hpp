@@ -155,8 +155,9 @@ class nats_transport {
     detail::nats_consumer_spec spec;
     spec.filter = std::string(subject);
     spec.stream = streams_.holding(subject);
-    const std::string& name = !options.group.empty() ? options.group : options.durable_name;
-    if (!name.empty()) spec.name = detail::nats_name("", name);
+    if (!options.group.empty() || !options.durable_name.empty()) {
+      spec.name = detail::nats_consumer_name(options.group, options.durable_name);
+    }
     spec.max_in_flight = options.max_in_flight;
     auto consumer = std::make_shared<detail::nats_pull_consumer>(
         connection_, options_, std::move(spec), std::move(handler),

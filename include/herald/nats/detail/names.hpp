@@ -42,6 +42,16 @@ inline std::string nats_name(std::string_view prefix, std::string_view subject) 
   return out;
 }
 
+// The consumer of a group (competing members share it) and that of a
+// durable subscriber (a fan-out one that resumes) live in two name spaces,
+// so that a group and a durable subscriber of one name never share a
+// consumer: a group's is its name escaped, a durable subscriber's that and
+// "-d". No escaped name reads so: from its start, each '-' of one begins an
+// escape ("--", "-u", or "-XX" in upper-case hex), and that of "-d" none.
+inline std::string nats_consumer_name(std::string_view group, std::string_view durable) {
+  return !group.empty() ? nats_name("", group) : nats_name("", durable) + "-d";
+}
+
 // libnats writes header values (Nats-Msg-Id among them) as C strings and
 // lines: a NUL cuts one short (two ids would dedupe as one), and CR or LF
 // would end the header.
