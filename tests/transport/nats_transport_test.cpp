@@ -900,3 +900,29 @@ TEST_CASE("nats: a group and a durable subscriber of one name are two consumers,
   CHECK(group.wait_for(20, std::chrono::seconds(10)));
   CHECK(durable.wait_for(20, std::chrono::seconds(10)));
 }
+
+TEST_CASE(
+    "nats: a subject or group whose stream or consumer name passes 255 characters is refused, "
+    "giving the limit and the length",
+    "[transport][nats]") {
+  nats_backend b;
+  // Valid as a subject (201 characters after the prefix); each '-' is "--" in a stream name.
+  const auto subject = b.subject(std::string(200, '-'));
+  CHECK_NOTHROW(herald::validate_subject(subject));
+  const auto length = std::to_string(2 * b.options.stream_prefix.size() + 402);
+  auto published = refusal([&] { b.transport.publish(subject, bytes("x")); });
+  CHECK(published.first == herald::errc::invalid_argument);
+  CHECK_THAT(published.second, contains("stream name") && contains("255") && contains(length));
+  auto subscribed = refusal([&] { b.transport.subscribe(subject, {}, [](const auto&) {}); });
+  CHECK(subscribed.first == herald::errc::invalid_argument);
+  // A group of 130 '_' is 260 characters as a consumer name ("-u" each).
+  const auto fine = b.subject("long-group");
+  auto group = refusal(
+      [&] { b.transport.subscribe(fine, named(std::string(130, '_')), [](const auto&) {}); });
+  CHECK(group.first == herald::errc::invalid_argument);
+  CHECK_THAT(group.second, contains("consumer name") && contains("255") && contains("260"));
+  auto durable = refusal(
+      [&] { b.transport.subscribe(fine, named("", std::string(130, '_')), [](const auto&) {}); });
+  CHECK(durable.first == herald::errc::invalid_argument);
+  auto shorter = b.transport.subscribe(fine, named(std::string(120, '_')), [](const auto&) {});
+}

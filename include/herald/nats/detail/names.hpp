@@ -42,6 +42,24 @@ inline std::string nats_name(std::string_view prefix, std::string_view subject) 
   return out;
 }
 
+// JetStream's longest stream or consumer name (each is a directory on the
+// server's disk).
+inline constexpr std::size_t nats_max_name_length = 255;
+
+// Refuses a name herald would make from `source` (a subject, a group or
+// durable name) that JetStream would refuse for its length.
+inline void check_nats_name_length(std::string_view kind, std::string_view what,
+                                   std::string_view source, std::string_view name) {
+  if (name.size() <= nats_max_name_length) return;
+  throw error(errc::invalid_argument,
+              std::string(what) + " '" + std::string(source.substr(0, 80)) +
+                  (source.size() > 80 ? "..." : "") + "' makes the " + std::string(kind) + " '" +
+                  std::string(name.substr(0, 40)) + "...' " + std::to_string(name.size()) +
+                  " characters long (escaped and prefixed); JetStream's limit is " +
+                  std::to_string(nats_max_name_length) + ": use a shorter " + std::string(what) +
+                  " (each character outside [A-Za-z0-9.] takes 2 or 3)");
+}
+
 // The consumer of a group (competing members share it) and that of a
 // durable subscriber (a fan-out one that resumes) live in two name spaces,
 // so that a group and a durable subscriber of one name never share a
@@ -49,7 +67,10 @@ inline std::string nats_name(std::string_view prefix, std::string_view subject) 
 // "-d". No escaped name reads so: from its start, each '-' of one begins an
 // escape ("--", "-u", or "-XX" in upper-case hex), and that of "-d" none.
 inline std::string nats_consumer_name(std::string_view group, std::string_view durable) {
-  return !group.empty() ? nats_name("", group) : nats_name("", durable) + "-d";
+  std::string name = !group.empty() ? nats_name("", group) : nats_name("", durable) + "-d";
+  check_nats_name_length("consumer name", !group.empty() ? "group" : "durable name",
+                         !group.empty() ? group : durable, name);
+  return name;
 }
 
 // libnats writes header values (Nats-Msg-Id among them) as C strings and
@@ -77,6 +98,8 @@ inline void check_nats_prefix(std::string_view prefix) {
                 "nats_options::stream_prefix '" + std::string(prefix) +
                     "' must be letters, digits, '_' and '-' (it begins every stream name)");
   }
+  check_nats_name_length("dead letters' stream name", "nats_options::stream_prefix", prefix,
+                         std::string(prefix) + "-dead_letter");
 }
 
 // Whether every subject `filter` matches is one `held` matches (both valid
