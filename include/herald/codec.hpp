@@ -371,13 +371,21 @@ template <serializable_event T>
 }
 
 /// The typed message in an envelope. Throws herald::decode_error naming
-/// "type" when the envelope holds another event type, and "data" when the
-/// payload is missing or does not convert to T.
+/// "type" when the envelope holds another event type, "data_base64" when the
+/// payload is bytes where T wants JSON, and "data" when it is missing or does
+/// not convert to T.
 template <serializable_event T>
 [[nodiscard]] message<T> from_envelope(envelope e) {
   if (e.type != event_type_v<T>) {
     detail::throw_decode("type", "is '" + detail::quote_for_message(e.type) + "', expected '" +
                                      std::string(event_type_v<T>) + "'");
+  }
+  if (!e.data && e.data_base64) {
+    detail::throw_decode("data_base64", "holds " + std::to_string(e.data_base64->size()) +
+                                            " bytes where JSON was expected (datacontenttype '" +
+                                            detail::quote_for_message(e.datacontenttype) +
+                                            "'): " + std::string(event_type_v<T>) +
+                                            " decodes from JSON data; the sender must write JSON");
   }
   if (!e.data)
     detail::throw_decode("data", "is required to decode " + std::string(event_type_v<T>));

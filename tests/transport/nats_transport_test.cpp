@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "catch.hpp"
@@ -687,4 +688,246 @@ TEST_CASE("nats: a relay's record sent again after a crash is a duplicate JetStr
   CHECK(again.sequence == first.sequence);
   REQUIRE(seen.wait_for(1));
   CHECK_FALSE(seen.wait_for(2, std::chrono::milliseconds(300)));
+}
+
+namespace {
+
+// Publishes these headers and body as they are, the way another client
+// (the Go SDK, say) would: nothing of herald's in between.
+void publish_raw(herald::nats_transport& t, const std::string& subject,
+                 const std::vector<std::pair<std::string, std::string>>& headers,
+                 const std::string& body) {
+  natsMsg* m = nullptr;
+  REQUIRE(natsMsg_Create(&m, subject.c_str(), nullptr, body.data(),
+                         static_cast<int>(body.size())) == NATS_OK);
+  for (const auto& [name, value] : headers) natsMsgHeader_Set(m, name.c_str(), value.c_str());
+  t.stream_of(subject);
+  const natsStatus s = js_PublishMsg(nullptr, t.native_jetstream(), m, nullptr, nullptr);
+  natsMsg_Destroy(m);
+  REQUIRE(s == NATS_OK);
+}
+
+std::vector<std::pair<std::string, std::string>> go_sdk_headers(const std::string& id) {
+  return {{"ce-specversion", "1.0"},
+          {"ce-id", id},
+          {"ce-source", "/devices/door"},
+          {"ce-type", "home.door.opened"}};
+}
+
+}  // namespace
+
+TEST_CASE(
+    "nats: a binary-mode message of any bytes is delivered or dead-lettered with its reason, and "
+    "the subscriber goes on",
+    "[transport][nats]") {
+  nats_backend b;
+  const auto subject = b.subject("hostile");
+  collector seen, dead;
+  auto dl = b.transport.subscribe(b.options.dead_letter_subject + ".>", {},
+                                  [&](const herald::wire_message& m) { dead.add(m); });
+  auto s = b.transport.subscribe(subject, named("readers"),
+                                 [&](const herald::wire_message& m) { seen.add(m); });
+  const std::string raw("\xff\x00\xfe", 3);
+  // The Go SDK's layout: ce-datacontenttype, no content-type, raw bytes.
+  auto go = go_sdk_headers("go-1");
+  go.emplace_back("ce-datacontenttype", "application/octet-stream");
+  publish_raw(b.transport, subject, go, raw);
+  // Legal Latin-1 text.
+  auto latin = go_sdk_headers("go-2");
+  latin.emplace_back("content-type", "text/plain; charset=iso-8859-1");
+  publish_raw(b.transport, subject, latin, "caf\xe9");
+  // Bytes that are not JSON, labelled JSON.
+  auto lying = go_sdk_headers("go-3");
+  lying.emplace_back("content-type", "application/json");
+  publish_raw(b.transport, subject, lying, "{\"a\":\xff}");
+  // An attribute that is not UTF-8 once percent-decoded can never decode.
+  auto bad_header = go_sdk_headers("go-4");
+  bad_header.emplace_back("ce-subject", "caf%E9");
+  publish_raw(b.transport, subject, bad_header, "{}");
+  publish_raw(b.transport, subject, go_sdk_headers("go-5"), "{\"ok\":true}");
+  REQUIRE(seen.wait_for(4));
+  REQUIRE(dead.wait_for(1));
+  const auto got = seen.messages();
+  auto as_bytes = [](const std::string& s) {
+    return std::vector<std::uint8_t>(s.begin(), s.end());
+  };
+  const auto e1 = herald::decode_envelope(got[0]);
+  CHECK(e1.id == "go-1");
+  CHECK(e1.datacontenttype == "application/octet-stream");
+  CHECK(e1.data_base64 == as_bytes(raw));  // exactly the bytes sent
+  const auto e2 = herald::decode_envelope(got[1]);
+  CHECK(e2.datacontenttype == "text/plain; charset=iso-8859-1");
+  CHECK(e2.data_base64 == as_bytes("caf\xe9"));
+  const auto e3 = herald::decode_envelope(got[2]);
+  CHECK(e3.data_base64 == as_bytes("{\"a\":\xff}"));
+  const auto e5 = herald::decode_envelope(got[3]);
+  CHECK(e5.id == "go-5");
+  CHECK(e5.data == nlohmann::json{{"ok", true}});
+  CHECK(dead.messages() == std::vector<std::string>{"{}"});
+  const auto dead_letters = b.failures.of(herald::failure_kind::dead_lettered);
+  REQUIRE(dead_letters.size() == 1);
+  CHECK_THAT(dead_letters[0].text, contains("'ce-subject'"));
+  CHECK_THAT(dead_letters[0].text, contains("UTF-8"));
+  CHECK(dead_letters[0].message_id == "go-4");
+  CHECK(dead_letters[0].attempt == 1);  // at once: it never will decode
+}
+
+TEST_CASE("nats: bytes on a typed topic are refused as bytes where JSON was expected, with the id",
+          "[transport][nats]") {
+  nats_backend b;
+  const auto subject = b.subject("typed-bytes");
+  herald::topic_options options;
+  options.failures = &b.failures;
+  herald::topic<home::temperature, herald::nats_transport> readings(b.transport, subject, options);
+  collector done;
+  auto s = readings.subscribe([&](const home::temperature&) { done.add({}); });
+  auto headers = go_sdk_headers("go-7");
+  headers[3].second = "home.sensor.temperature";
+  headers.emplace_back("content-type", "application/octet-stream");
+  publish_raw(b.transport, subject, headers, "abc");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (b.failures.of(herald::failure_kind::dead_lettered).empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    done.wait_for(1, std::chrono::milliseconds(20));
+  }
+  const auto refused = b.failures.of(herald::failure_kind::dead_lettered);
+  REQUIRE(refused.size() == 1);
+  CHECK_THAT(refused[0].text, contains("bytes where JSON was expected"));
+  CHECK(refused[0].message_id == "go-7");
+  CHECK(done.size() == 0);
+}
+
+TEST_CASE("nats: ce- header values are percent-encoded as the NATS binding 1.0.3 requires",
+          "[transport][nats]") {
+  failure_recorder failures;
+  auto options = test_nats_options(&failures);
+  options.binary_mode = true;
+  herald::nats_transport transport(options);
+  const auto subject = options.stream_prefix + ".percent";
+  herald::topic<home::temperature, herald::nats_transport> readings(transport, subject);
+  std::mutex mutex;
+  std::vector<std::string> subjects;
+  collector done;
+  auto s = readings.subscribe([&](const herald::message<home::temperature>& m) {
+    {
+      std::lock_guard lock(mutex);
+      subjects.push_back(m.subject);
+    }
+    done.add({});
+  });
+  herald::message<home::temperature> sent(home::temperature{"kitchen", 21.5});
+  sent.subject = "50%41 \"off\" \xe2\x82\xac";
+  readings.publish(sent);
+  REQUIRE(done.wait_for(1));
+  natsMsg* stored = nullptr;
+  REQUIRE(js_GetLastMsg(&stored, transport.native_jetstream(), transport.stream_of(subject).c_str(),
+                        subject.c_str(), nullptr, nullptr) == NATS_OK);
+  const char* value = nullptr;
+  REQUIRE(natsMsgHeader_Get(stored, "ce-subject", &value) == NATS_OK);
+  CHECK(std::string(value) == "50%2541%20%22off%22%20%E2%82%AC");
+  REQUIRE(natsMsgHeader_Get(stored, "ce-datacontenttype", &value) == NATS_OK);
+  CHECK(std::string(value) == "application/json");
+  natsMsg_Destroy(stored);
+  // What another client wrote: lower-case hex, and a quoted string of an older writer.
+  auto headers = go_sdk_headers("go-8");
+  headers[3].second = "home.sensor.temperature";
+  headers.emplace_back("ce-subject", "Euro%20%e2%82%ac");
+  headers.emplace_back("ce-datacontenttype", "application/json");
+  publish_raw(transport, subject, headers, R"({"room":"hall","celsius":19})");
+  auto quoted = go_sdk_headers("go-9");
+  quoted[3].second = "home.sensor.temperature";
+  quoted.emplace_back("ce-subject", R"("a \"b\" c")");
+  publish_raw(transport, subject, quoted, R"({"room":"hall","celsius":19})");
+  REQUIRE(done.wait_for(3));
+  std::lock_guard lock(mutex);
+  CHECK(subjects == std::vector<std::string>{sent.subject, "Euro \xe2\x82\xac", "a \"b\" c"});
+}
+
+TEST_CASE("nats: ce-datacontenttype decides how the body reads, as content-type does",
+          "[transport][nats]") {
+  nats_backend b;
+  const auto subject = b.subject("text");
+  collector seen;
+  auto s = b.transport.subscribe(subject, {}, [&](const herald::wire_message& m) { seen.add(m); });
+  auto headers = go_sdk_headers("go-10");
+  headers.emplace_back("ce-datacontenttype", "text/plain");
+  publish_raw(b.transport, subject, headers, "42");
+  REQUIRE(seen.wait_for(1));
+  const auto e = herald::decode_envelope(seen.messages()[0]);
+  CHECK(e.datacontenttype == "text/plain");
+  CHECK(e.data == nlohmann::json("42"));  // text, not the number 42
+}
+
+// What `call` threw: its code and text.
+template <class F>
+std::pair<herald::errc, std::string> refusal(F call) {
+  try {
+    call();
+  } catch (const herald::error& e) {
+    return {e.code(), e.what()};
+  }
+  return {herald::errc{}, "(nothing thrown)"};
+}
+
+TEST_CASE("nats: a message id holding NUL, CR or LF is refused before anything is published",
+          "[transport][nats]") {
+  nats_backend b;
+  const auto subject = b.subject("nul-ids");
+  // libnats takes Nats-Msg-Id as a C string: "a\0b" and "a\0c" would both dedupe as "a".
+  for (const std::string& id :
+       {std::string("a\0b", 3), std::string("a\r\nNats-Expected-Stream: x"), std::string("a\nb")}) {
+    INFO(id);
+    auto one = refusal([&] { b.transport.publish(subject, bytes("x", id)); });
+    CHECK(one.first == herald::errc::invalid_argument);
+    CHECK_THAT(one.second, contains("message id"));
+    std::vector<herald::wire_message> batch{bytes("good", "id-1"), bytes("bad", id)};
+    auto many = refusal([&] { b.transport.publish_batch(subject, batch); });
+    CHECK(many.first == herald::errc::invalid_argument);
+    CHECK_THAT(many.second, contains("message id"));
+  }
+  jsStreamInfo* info = nullptr;
+  REQUIRE(js_GetStreamInfo(&info, b.transport.native_jetstream(),
+                           b.transport.stream_of(subject).c_str(), nullptr, nullptr) == NATS_OK);
+  CHECK(info->State.Msgs == 0);  // not even the batch's good one
+  jsStreamInfo_Destroy(info);
+}
+
+TEST_CASE("nats: a group and a durable subscriber of one name are two consumers, each gets all",
+          "[transport][nats]") {
+  nats_backend b;
+  const auto subject = b.subject("shared-name");
+  collector group, durable;
+  auto g = b.transport.subscribe(subject, named("audit"),
+                                 [&](const herald::wire_message& m) { group.add(m); });
+  auto d = b.transport.subscribe(subject, named("", "audit"),
+                                 [&](const herald::wire_message& m) { durable.add(m); });
+  for (int i = 0; i < 20; ++i) b.transport.publish(subject, bytes(std::to_string(i)));
+  CHECK(group.wait_for(20, std::chrono::seconds(10)));
+  CHECK(durable.wait_for(20, std::chrono::seconds(10)));
+}
+
+TEST_CASE(
+    "nats: a subject or group whose stream or consumer name passes 255 characters is refused, "
+    "giving the limit and the length",
+    "[transport][nats]") {
+  nats_backend b;
+  // Valid as a subject (201 characters after the prefix); each '-' is "--" in a stream name.
+  const auto subject = b.subject(std::string(200, '-'));
+  CHECK_NOTHROW(herald::validate_subject(subject));
+  const auto length = std::to_string(2 * b.options.stream_prefix.size() + 402);
+  auto published = refusal([&] { b.transport.publish(subject, bytes("x")); });
+  CHECK(published.first == herald::errc::invalid_argument);
+  CHECK_THAT(published.second, contains("stream name") && contains("255") && contains(length));
+  auto subscribed = refusal([&] { b.transport.subscribe(subject, {}, [](const auto&) {}); });
+  CHECK(subscribed.first == herald::errc::invalid_argument);
+  // A group of 130 '_' is 260 characters as a consumer name ("-u" each).
+  const auto fine = b.subject("long-group");
+  auto group = refusal(
+      [&] { b.transport.subscribe(fine, named(std::string(130, '_')), [](const auto&) {}); });
+  CHECK(group.first == herald::errc::invalid_argument);
+  CHECK_THAT(group.second, contains("consumer name") && contains("255") && contains("260"));
+  auto durable = refusal(
+      [&] { b.transport.subscribe(fine, named("", std::string(130, '_')), [](const auto&) {}); });
+  CHECK(durable.first == herald::errc::invalid_argument);
+  auto shorter = b.transport.subscribe(fine, named(std::string(120, '_')), [](const auto&) {});
 }

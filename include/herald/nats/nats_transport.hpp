@@ -23,6 +23,7 @@
 #include "herald/nats/detail/connection.hpp"
 #include "herald/nats/detail/names.hpp"
 #include "herald/nats/detail/pull_consumer.hpp"
+#include "herald/nats/detail/received.hpp"
 #include "herald/nats/detail/streams.hpp"
 #include "herald/nats/nats_options.hpp"
 #include "herald/runtime/failure.hpp"
@@ -85,6 +86,7 @@ class nats_transport {
     // Without an id a retry after a lost acknowledgement would store the
     // message twice: give it one.
     if (message.id.empty()) message.id = new_id();
+    detail::check_nats_header_value("message id", message.id);
     natsMsg* msg = make_message(to, message.data);
     const auto result = publish_stored(msg, message.id, "publish to '" + to + "'");
     natsMsg_Destroy(msg);
@@ -100,6 +102,7 @@ class nats_transport {
   std::vector<publish_result> publish_batch(std::string_view subject,
                                             std::vector<wire_message> messages) {
     validate_subject(subject);
+    for (const auto& m : messages) detail::check_nats_header_value("message id", m.id);
     const std::string to(subject);
     streams_.holding(to);
     // A JetStream context of the transport's pool, this batch's alone while
@@ -152,14 +155,14 @@ class nats_transport {
     detail::nats_consumer_spec spec;
     spec.filter = std::string(subject);
     spec.stream = streams_.holding(subject);
-    const std::string& name = !options.group.empty() ? options.group : options.durable_name;
-    if (!name.empty()) spec.name = detail::nats_name("", name);
+    if (!options.group.empty() || !options.durable_name.empty()) {
+      spec.name = detail::nats_consumer_name(options.group, options.durable_name);
+    }
     spec.max_in_flight = options.max_in_flight;
     auto consumer = std::make_shared<detail::nats_pull_consumer>(
         connection_, options_, std::move(spec), std::move(handler),
-        [this](natsMsg* m, const std::string& reason, std::uint32_t attempts) {
-          return dead_letter(m, reason, attempts);
-        });
+        [this](natsMsg* m, const wire_message& wire, bool decoded, const std::string& reason,
+               std::uint32_t attempts) { return dead_letter(m, wire, decoded, reason, attempts); });
     consumer->start();
     std::lock_guard lock(mutex_);
     consumers_.emplace(++last_id_, consumer);
@@ -308,21 +311,42 @@ class nats_transport {
   }
 
   // Publishes a message whose last attempt failed to the dead-letter subject,
-  // its reason and attempts in headers. False if that did not succeed.
-  bool dead_letter(natsMsg* original, const std::string& reason, std::uint32_t attempts) noexcept {
+  // its reason and attempts in headers. False if that did not succeed. A
+  // message that decoded goes as the handler saw it (a binary-mode one as its
+  // structured envelope); one that never could goes as its bytes, its headers
+  // kept as herald-original-<name>, so that no reader takes it for a
+  // CloudEvent again.
+  bool dead_letter(natsMsg* original, const wire_message& wire, bool decoded,
+                   const std::string& reason, std::uint32_t attempts) noexcept {
     const std::string from = natsMsg_GetSubject(original);
     const std::string to = options_.dead_letter_subject + "." + from;
+    const std::string_view body =
+        decoded ? std::string_view(wire.data)
+                : std::string_view(natsMsg_GetData(original),
+                                   static_cast<std::size_t>(natsMsg_GetDataLength(original)));
     try {
       streams_.dead_letters();
       natsMsg* msg = nullptr;
-      detail::nats_check(natsMsg_Create(&msg, to.c_str(), nullptr, natsMsg_GetData(original),
-                                        natsMsg_GetDataLength(original)),
-                         "cannot make a dead letter");
-      std::string header_reason = reason;  // a header value is one line
+      detail::nats_check(
+          natsMsg_Create(&msg, to.c_str(), nullptr, body.data(), static_cast<int>(body.size())),
+          "cannot make a dead letter");
+      struct destroy {
+        natsMsg* m;
+        ~destroy() { natsMsg_Destroy(m); }
+      } guard{msg};
+      if (decoded) {
+        natsMsgHeader_Set(msg, "content-type", "application/cloudevents+json");
+      } else {
+        for (const auto& [name, value] : detail::nats_headers(original)) {
+          if (name.rfind("Nats-", 0) == 0) continue;  // the server's, for the original
+          natsMsgHeader_Set(msg, ("herald-original-" + name).c_str(), value.c_str());
+        }
+      }
+      // A header value is one line of printable characters.
+      std::string header_reason = reason;
       std::replace_if(
-          header_reason.begin(), header_reason.end(), [](char c) { return c == '\r' || c == '\n'; },
-          ' ');
-      natsMsgHeader_Set(msg, "content-type", "application/cloudevents+json");
+          header_reason.begin(), header_reason.end(),
+          [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }, ' ');
       natsMsgHeader_Set(msg, "herald-dead-letter-reason", header_reason.c_str());
       natsMsgHeader_Set(msg, "herald-attempts", std::to_string(attempts).c_str());
       natsMsgHeader_Set(msg, "herald-subject", from.c_str());
@@ -333,10 +357,6 @@ class nats_transport {
              std::to_string(meta->Sequence.Stream);
         jsMsgMetaData_Destroy(meta);
       }
-      struct destroy {
-        natsMsg* m;
-        ~destroy() { natsMsg_Destroy(m); }
-      } guard{msg};
       publish_stored(msg, id, "dead-letter to '" + to + "'");
     } catch (const std::exception& e) {
       detail::report_failure(
@@ -345,7 +365,7 @@ class nats_transport {
            "nats",
            from,
            errc::broker_unavailable,
-           {},
+           wire.id,
            attempts,
            std::string("could not dead-letter a message after ") + std::to_string(attempts) +
                " attempts (" + reason + "): " + e.what() + "; it will be delivered again",
@@ -360,18 +380,9 @@ class nats_transport {
     }
     std::string text = "dead-lettered to '" + to + "' after " + std::to_string(attempts) +
                        " attempt(s): " + reason;
-    detail::report_failure(
-        options_.failures,
-        {failure_kind::dead_lettered,
-         "nats",
-         from,
-         errc::handler_failed,
-         {},
-         attempts,
-         text,
-         std::nullopt,
-         std::string_view(natsMsg_GetData(original),
-                          static_cast<std::size_t>(natsMsg_GetDataLength(original)))});
+    detail::report_failure(options_.failures, {failure_kind::dead_lettered, "nats", from,
+                                               decoded ? errc::handler_failed : errc::decode_failed,
+                                               wire.id, attempts, text, std::nullopt, body});
     return true;
   }
 

@@ -212,15 +212,9 @@ class topic {
 
     void dead_letter(const wire_message& wire, const decode_error& e) {
       dead_lettered.fetch_add(1, std::memory_order_relaxed);
-      detail::report_failure(options.failures, {failure_kind::dead_lettered,
-                                                "topic",
-                                                name,
-                                                e.code(),
-                                                {},
-                                                wire.delivery_attempt,
-                                                e.what(),
-                                                std::nullopt,
-                                                wire.data});
+      detail::report_failure(options.failures,
+                             {failure_kind::dead_lettered, "topic", name, e.code(), wire.id,
+                              wire.delivery_attempt, e.what(), std::nullopt, wire.data});
     }
   };
 

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// Stream and consumer names made from subjects and group names, and which
-// stream holds a subscription's filter.
+// Stream and consumer names made from subjects and group names, their
+// limits, which stream holds a subscription's filter, and what a header value
+// may hold.
 
 #include <cstddef>      // positions
 #include <string>       // names
 #include <string_view>  // subjects
 
+#include "herald/detail/json_text.hpp"
 #include "herald/error.hpp"
 
 namespace herald::detail {
@@ -40,6 +42,50 @@ inline std::string nats_name(std::string_view prefix, std::string_view subject) 
   return out;
 }
 
+// JetStream's longest stream or consumer name (each is a directory on the
+// server's disk).
+inline constexpr std::size_t nats_max_name_length = 255;
+
+// Refuses a name herald would make from `source` (a subject, a group or
+// durable name) that JetStream would refuse for its length.
+inline void check_nats_name_length(std::string_view kind, std::string_view what,
+                                   std::string_view source, std::string_view name) {
+  if (name.size() <= nats_max_name_length) return;
+  throw error(errc::invalid_argument,
+              std::string(what) + " '" + std::string(source.substr(0, 80)) +
+                  (source.size() > 80 ? "..." : "") + "' makes the " + std::string(kind) + " '" +
+                  std::string(name.substr(0, 40)) + "...' " + std::to_string(name.size()) +
+                  " characters long (escaped and prefixed); JetStream's limit is " +
+                  std::to_string(nats_max_name_length) + ": use a shorter " + std::string(what) +
+                  " (each character outside [A-Za-z0-9.] takes 2 or 3)");
+}
+
+// The consumer of a group (competing members share it) and that of a
+// durable subscriber (a fan-out one that resumes) live in two name spaces,
+// so that a group and a durable subscriber of one name never share a
+// consumer: a group's is its name escaped, a durable subscriber's that and
+// "-d". No escaped name reads so: from its start, each '-' of one begins an
+// escape ("--", "-u", or "-XX" in upper-case hex), and that of "-d" none.
+inline std::string nats_consumer_name(std::string_view group, std::string_view durable) {
+  std::string name = !group.empty() ? nats_name("", group) : nats_name("", durable) + "-d";
+  check_nats_name_length("consumer name", !group.empty() ? "group" : "durable name",
+                         !group.empty() ? group : durable, name);
+  return name;
+}
+
+// libnats writes header values (Nats-Msg-Id among them) as C strings and
+// lines: a NUL cuts one short (two ids would dedupe as one), and CR or LF
+// would end the header.
+inline void check_nats_header_value(std::string_view field, std::string_view value) {
+  const auto bad = value.find_first_of(std::string_view("\0\r\n", 3));
+  if (bad == std::string_view::npos) return;
+  throw error(errc::invalid_argument,
+              std::string(field) + " '" + quote_for_message(value) + "' holds " +
+                  (value[bad] == '\0' ? "a NUL byte" : "a line break") + " at position " +
+                  std::to_string(bad) +
+                  "; NATS carries it in a header, which holds neither: use printable characters");
+}
+
 // A stream prefix names every stream herald makes: letters, digits, '_' and '-' only.
 inline void check_nats_prefix(std::string_view prefix) {
   bool ok = !prefix.empty();
@@ -52,6 +98,8 @@ inline void check_nats_prefix(std::string_view prefix) {
                 "nats_options::stream_prefix '" + std::string(prefix) +
                     "' must be letters, digits, '_' and '-' (it begins every stream name)");
   }
+  check_nats_name_length("dead letters' stream name", "nats_options::stream_prefix", prefix,
+                         std::string(prefix) + "-dead_letter");
 }
 
 // Whether every subject `filter` matches is one `held` matches (both valid

@@ -18,12 +18,13 @@
 #include <mutex>               // the batch the ticker reads
 #include <random>              // backoff jitter
 #include <string>              // names
+#include <string_view>         // message ids
 #include <thread>              // the fetch loop and the ticker
 
 #include "herald/error.hpp"
-#include "herald/nats/detail/binary_mode.hpp"
 #include "herald/nats/detail/connection.hpp"
 #include "herald/nats/detail/consumer_position.hpp"
+#include "herald/nats/detail/received.hpp"
 #include "herald/nats/nats_options.hpp"
 #include "herald/runtime/failure.hpp"
 #include "herald/transport/concepts.hpp"
@@ -32,9 +33,11 @@ namespace herald::detail {
 
 // What a failed delivery's last attempt leads to: publish it to the
 // dead-letter subject (the transport does that, with its streams); false if
-// that publish failed, so the message must come again.
-using nats_dead_letter =
-    std::function<bool(natsMsg*, const std::string& reason, std::uint32_t attempts)>;
+// that publish failed, so the message must come again. `wire` is the message
+// as the handler saw it, or (`decoded` false) its raw bytes when it never
+// could be decoded.
+using nats_dead_letter = std::function<bool(natsMsg*, const wire_message& wire, bool decoded,
+                                            const std::string& reason, std::uint32_t attempts)>;
 
 inline constexpr std::int64_t nats_dead_letter_tries = 3;
 
@@ -340,14 +343,6 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
 
   void handle(int index, natsMsg* msg, std::minstd_rand& random) {
     wire_message wire;
-    wire.subject = natsMsg_GetSubject(msg);
-    if (auto structured = from_binary_mode(msg)) {
-      wire.data = std::move(*structured);  // another SDK's, or a binary_mode publisher's
-    } else {
-      wire.data.assign(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
-    }
-    const char* id = nullptr;
-    if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id) wire.id = id;
     jsMsgMetaData* meta = nullptr;
     std::uint64_t sequence = 0;
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
@@ -356,8 +351,12 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
       jsMsgMetaData_Destroy(meta);
     }
     if (ephemeral_ && sequence != 0) position_.delivered(sequence);
+    // Reading too: no bytes may throw out of this loop (and end the process).
     std::exception_ptr failure;
+    bool decoded = false;
     try {
+      read_message(msg, wire);
+      decoded = true;
       handler_(wire);
     } catch (...) {
       failure = std::current_exception();
@@ -376,16 +375,19 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
         report(failure_kind::broker_failed, errc::broker_unavailable, wire.delivery_attempt,
                std::string("the acknowledgement of a message on '") + wire.subject +
                    "' was not confirmed (" + natsStatus_GetText(s) +
-                   "); the server will deliver it again");
+                   "); the server will deliver it again",
+               wire.id);
       } else {
         position_.confirmed(sequence);
       }
       return;
     }
     const std::string reason = what_of(failure);
-    const bool permanent = code_of(failure) == errc::permanent_failure;
+    // Bytes that did not decode never will: dead-lettered at once.
+    const bool permanent =
+        code_of(failure) == (decoded ? errc::permanent_failure : errc::decode_failed);
     if ((permanent || wire.delivery_attempt >= options_.retry.max_attempts) &&
-        dead_letter_(msg, reason, wire.delivery_attempt)) {
+        dead_letter_(msg, wire, decoded, reason, wire.delivery_attempt)) {
       natsMsg_Term(msg, nullptr);     // JetStream keeps no dead letters of its own
       position_.confirmed(sequence);  // dead-lettered: not to be read again
       return;
@@ -394,8 +396,10 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     const auto delay = options_.retry.backoff(wire.delivery_attempt, random);
     natsMsg_NakWithDelay(msg, std::max<std::int64_t>(1, nats_ms(delay)), nullptr);
     report(failure_kind::handler_threw, code_of(failure), wire.delivery_attempt,
-           "a handler of '" + wire.subject + "' threw: " + reason + "; delivered again in " +
-               std::to_string(nats_ms(delay)) + " ms");
+           (decoded ? "a handler of '" + wire.subject + "' threw: "
+                    : "a message on '" + wire.subject + "' could not be read: ") +
+               reason + "; delivered again in " + std::to_string(nats_ms(delay)) + " ms",
+           wire.id);
   }
 
   // Tells the server, every third of AckWait, that the handler still works on
@@ -413,9 +417,10 @@ class nats_pull_consumer : public std::enable_shared_from_this<nats_pull_consume
     }
   }
 
-  void report(failure_kind kind, errc code, std::uint32_t attempt, const std::string& text) {
+  void report(failure_kind kind, errc code, std::uint32_t attempt, const std::string& text,
+              std::string_view id = {}) {
     report_failure(options_.failures,
-                   {kind, "nats", spec_.filter, code, {}, attempt, text, std::nullopt, {}});
+                   {kind, "nats", spec_.filter, code, id, attempt, text, std::nullopt, {}});
   }
 
   const nats_connection& connection_;

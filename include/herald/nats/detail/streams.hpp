@@ -52,6 +52,7 @@ class nats_streams {
                         "{\"home.>\"}}");
       }
       name = nats_name(options_.stream_prefix, filter);
+      check_nats_name_length("stream name", "subject", filter, name);
       held = std::string(filter);
     }
     ensure(name, held);
