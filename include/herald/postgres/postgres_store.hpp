@@ -109,12 +109,13 @@ class postgres_store {
     migrate();
     if (options_.listen) {
       listener_ = std::make_unique<detail::postgres::listener>(
-          detail::postgres::listener::hooks{[this] { return open(); },
-                                            [this](const std::string& ch) {
-                                              pool_.take()->exec("NOTIFY \"" + ch + "\"",
-                                                                 "probing notifications");
-                                            },
-                                            [this](std::string_view q) { return channel(q); }},
+          detail::postgres::listener::hooks{
+              [this] { return open(); },
+              [this](const std::string& ch) {
+                pool_.take()->exec("NOTIFY " + detail::postgres::quote_identifier(ch),
+                                   "probing notifications");
+              },
+              [this](std::string_view q) { return channel(q); }},
           arrivals_, options_.failures, options_.schema, who_, options_.notification_probe_timeout);
       arrivals_.on_watch([l = listener_.get()] { l->poke(); });
     }
