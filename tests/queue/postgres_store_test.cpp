@@ -22,6 +22,7 @@
 #include "support/postgres_connection.hpp"
 #include "support/postgres_server.hpp"
 #include "support/queue_fixtures.hpp"
+#include "support/refusal.hpp"
 #include "support/signal_box.hpp"
 
 using namespace std::chrono_literals;
@@ -397,4 +398,34 @@ TEST_CASE(
     CHECK(raw.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = " +
                      herald::detail::postgres::quote_literal(name)) == "1");
   }
+}
+
+TEST_CASE(
+    "postgres store: a schema name PostgreSQL would cut short, or cannot hold, is refused "
+    "before anything is created",
+    "[queue][postgres]") {
+  const std::string url = herald_test::postgres_url();
+  auto refused = [&](const std::string& name, std::vector<std::string> words) {
+    INFO(name.size());
+    for (const auto& w : words) {
+      herald_test::check_invalid([&] { herald::postgres_store store(url, {.schema = name}); }, w);
+    }
+  };
+  // Two names that differ only after byte 63 would share one schema.
+  const std::string long_a = "herald_long_" + std::string(52, 'x') + "_a";
+  const std::string long_b = "herald_long_" + std::string(52, 'x') + "_b";
+  refused(long_a, {"66 bytes", "63"});
+  refused(long_b, {"66 bytes", "63"});
+  refused(std::string(64, 'y'), {"64 bytes", "63"});
+  refused(std::string("a\0b", 3), {"NUL"});
+  refused("bad \xff\xfe utf8", {"UTF-8"});
+  refused("", {"empty"});
+  raw_connection raw;
+  CHECK(raw.scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'herald_long_%'") == "0");
+  // 63 bytes is the limit, and fits.
+  hostile_schema fits("h" + std::to_string(::getpid()) + "_" +
+                      std::string(62 - std::to_string(::getpid()).size() - 1, 'z'));
+  REQUIRE(fits.name.size() == 63);
+  herald::postgres_store store(url, {.schema = fits.name, .pool_size = 1});
+  CHECK(raw.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = '" + fits.name + "'") == "1");
 }

@@ -97,15 +97,15 @@ class postgres_store {
   /// `conninfo` is a libpq connection string or URI
   /// (`postgresql://user@host:5432/db`). Connects, and creates or migrates
   /// the schema; a schema from a newer herald is refused (errc::schema_too_new).
+  /// The schema's name is UTF-8 of 1 to 63 bytes without NUL (PostgreSQL
+  /// would cut a longer one short): any other is refused (errc::invalid_argument).
   explicit postgres_store(std::string conninfo, postgres_options options = {})
       : conninfo_(detail::postgres::with_connect_timeout(conninfo, options.connect_timeout)),
         options_(std::move(options)),
         who_("postgres store (schema '" + options_.schema + "')"),
-        schema_(detail::postgres::quote_identifier(options_.schema)),
+        schema_((detail::postgres::check_schema_name(options_.schema),
+                 detail::postgres::quote_identifier(options_.schema))),
         pool_(options_.pool_size, [this] { return open(); }) {
-    if (options_.schema.empty()) {
-      throw error(errc::invalid_argument, "postgres store: the schema name may not be empty");
-    }
     migrate();
     if (options_.listen) {
       listener_ = std::make_unique<detail::postgres::listener>(

@@ -4,10 +4,12 @@
 // Names and literals the store writes into SQL text.
 
 #include <chrono>       // the connect timeout
+#include <cstddef>      // the identifier limit
 #include <cstdint>      // the channel's hash
 #include <string>       // results
 #include <string_view>  // inputs
 
+#include "herald/detail/json_text.hpp"
 #include "herald/error.hpp"
 #include "herald/postgres/postgres_options.hpp"
 
@@ -40,6 +42,32 @@ inline std::string quote_identifier(std::string_view identifier) {
 // needs both: quote_literal(quote_identifier(s) + ".seq").
 inline std::string quote_literal(std::string_view text) {
   return quoted(text, '\'', "the literal");
+}
+
+// PostgreSQL cuts identifiers to 63 bytes (NAMEDATALEN - 1) with only a
+// NOTICE, so two long schema names would share one schema; it also refuses
+// text that is not UTF-8. Both are refused here, before any connection.
+inline constexpr std::size_t max_identifier_bytes = 63;
+
+inline void check_schema_name(std::string_view schema) {
+  if (schema.empty()) {
+    throw error(errc::invalid_argument, "postgres store: the schema name may not be empty");
+  }
+  if (schema.size() > max_identifier_bytes) {
+    throw error(errc::invalid_argument,
+                "postgres store: the schema name '" + quote_for_message(schema) + "' is " +
+                    std::to_string(schema.size()) +
+                    " bytes long; PostgreSQL keeps only the first " +
+                    std::to_string(max_identifier_bytes) +
+                    " (so two long names would share one schema): choose a shorter one");
+  }
+  std::string scratch;
+  if (schema.find('\0') != std::string_view::npos || !append_json_string(scratch, schema)) {
+    throw error(errc::invalid_argument,
+                "postgres store: the schema name '" + quote_for_message(schema) +
+                    "' contains a NUL byte or is not valid UTF-8; PostgreSQL names are UTF-8 "
+                    "text without NUL: choose another");
+  }
 }
 
 // A queue's NOTIFY channel: herald_ and 16 hex digits of FNV-1a over schema,
