@@ -185,6 +185,7 @@ class postgres_store {
                                       std::span<const queue_message_draft> drafts, time_point now,
                                       duration window) {
     detail::check_own_transaction(tx.store_, this, who_);
+    detail::check_send(queue, drafts);
     open_transaction& t = open_on(tx.owner_);
     if (++enqueues_ % 256 == 0) {
       t.pending.emplace_back(sql_.prune_dedup, params().text(queue).time(now));

@@ -145,6 +145,7 @@ class sqlite_store {
                                       std::span<const queue_message_draft> drafts, time_point now,
                                       duration dedup_window) {
     detail::check_own_transaction(tx.store_, this, "sqlite store '" + path_ + "'");
+    detail::check_send(queue, drafts);
     if (!reserve_.ensure()) {
       throw store_error(errc::storage_full,
                         "sqlite store '" + path_ + "': the disk is full; the store gave up its " +

@@ -109,6 +109,7 @@ class memory_store {
                                       std::span<const queue_message_draft> drafts, time_point now,
                                       duration dedup_window) {
     detail::check_own_transaction(tx.store_, this, "memory store");
+    detail::check_send(queue, drafts);
     std::vector<enqueue_result> results;
     results.reserve(drafts.size());
     auto& q = queues_[std::string(queue)];

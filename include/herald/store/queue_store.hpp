@@ -14,6 +14,7 @@
 #include "herald/detail/always_false.hpp"
 #include "herald/error.hpp"
 #include "herald/store/arrival_signal.hpp"
+#include "herald/store/field_limits.hpp"
 
 namespace herald {
 
@@ -183,6 +184,10 @@ concept settles_and_leases = requires(S& s, std::string_view queue,
 /// by `begin()` and made durable by `commit()`; destroying it uncommitted
 /// rolls it back. enqueue() runs inside one; the other operations are each
 /// their own. The rules every store keeps (the conformance suite tests them):
+/// - enqueue() refuses (errc::invalid_argument, nothing written) a queue
+///   name, message id, group or deduplication id longer than its
+///   herald::field_limits entry, with a NUL byte or not UTF-8, and a body
+///   with a NUL byte: detail::check_send.
 /// - A transaction is bound to the store that began it: enqueue() with one
 ///   from another store throws herald::error (errc::foreign_transaction) and
 ///   stores nothing; with one that has ended, errc::invalid_argument.
@@ -226,6 +231,19 @@ inline void check_own_transaction(const void* owner, const void* self, std::stri
               std::string(store) +
                   ": the transaction was begun on another store; begin() it on the store this "
                   "queue uses, or the message would not commit or roll back with it");
+}
+
+// What every store checks before it writes a send: names and keys within
+// herald::field_limits, UTF-8 without NUL, and no NUL in a body. All of the
+// batch is checked before any of it is written.
+inline void check_send(std::string_view queue, std::span<const queue_message_draft> drafts) {
+  check_field("queue name", queue, field_limits::queue_name);
+  for (const auto& d : drafts) {
+    check_field("message id", d.id, field_limits::message_id);
+    check_field("group", d.group, field_limits::group);
+    check_field("deduplication id", d.deduplication_id, field_limits::deduplication_id);
+    check_no_nul("message body", d.body);
+  }
 }
 
 // One sentence for the first member a would-be queue store lacks, naming it
