@@ -603,3 +603,31 @@ TEMPLATE_TEST_CASE(
   CHECK_THROWS_AS(herald::inbox<store_type>(b.fixture.store, {.consumer = std::string("a\0b", 3)}),
                   herald::error);
 }
+
+TEMPLATE_TEST_CASE(
+    "outbox: a stage or an inbox claim on a thread other than the transaction's is refused and "
+    "writes nothing",
+    "[outbox][inbox][conformance][reliability]", OUTBOX_STORES) {
+  bench<TestType> b;
+  herald::inbox<decltype(b.fixture.store)> inbox(b.fixture.store, {.clock = b.clock});
+  auto tx = b.fixture.store.begin();
+  std::vector<std::string> refusals;
+  std::thread other([&] {
+    try {
+      b.box.stage(tx, order_placed{"k", 1}, {.key = "k"});
+    } catch (const herald::error& e) {
+      if (e.code() == herald::errc::invalid_argument) refusals.push_back(e.what());
+    }
+    try {
+      inbox.handle(tx, "message-1", [](auto&) {});
+    } catch (const herald::error& e) {
+      if (e.code() == herald::errc::invalid_argument) refusals.push_back(e.what());
+    }
+  });
+  other.join();
+  tx.commit();
+  REQUIRE(refusals.size() == 2);
+  for (const auto& r : refusals) CHECK_THAT(r, Catch::Contains("thread other than"));
+  CHECK(b.box.stats().backlog == 0);
+  CHECK(inbox.remembered() == 0);
+}

@@ -765,3 +765,36 @@ TEMPLATE_TEST_CASE(
   CHECK(leased[0].group == longest[0].group);
   CHECK(store.ack(queue, leased[0]));
 }
+
+TEMPLATE_TEST_CASE(
+    "queue: a transaction used from a thread other than the one that began it is refused "
+    "there, changes nothing, and still commits on its own thread",
+    "[queue][conformance][transaction][reliability]", QUEUE_STORES) {
+  bench<TestType> b;
+  auto& store = b.fixture.store;
+  auto tx = store.begin();
+  b.jobs.send(tx, job{1, ""});
+  std::vector<std::string> told;  // what each use on the other thread was told
+  std::thread other([&] {
+    auto attempt = [&](auto&& use) {
+      try {
+        use();
+        told.emplace_back("accepted");
+      } catch (const herald::error& e) {
+        told.emplace_back(e.code() == herald::errc::invalid_argument ? e.what() : "another code");
+      }
+    };
+    attempt([&] { b.jobs.send(tx, job{2, ""}); });
+    const auto d = draft("direct");
+    attempt([&] { store.enqueue(tx, "jobs", std::span(&d, 1), b.clock.now(), 5min); });
+    attempt([&] { tx.commit(); });
+  });
+  other.join();
+  REQUIRE(told.size() == 3);  // send, enqueue, commit
+  for (const auto& t : told)
+    CHECK_THAT(t, Catch::Contains("thread other than the one that began it"));
+  tx.commit();  // on its own thread: what it holds commits, the refused sends are not in it
+  auto leased = store.lease("jobs", 10, b.clock.now(), 30s);
+  REQUIRE(leased.size() == 1);
+  CHECK(herald::decode<job>(leased[0].body).data.n == 1);
+}

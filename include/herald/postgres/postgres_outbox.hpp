@@ -59,9 +59,7 @@ class outbox_sql {
     }
   }
 
-  void check(const postgres_store::transaction& tx) const {
-    check_own_transaction(tx.store(), store_, who_);
-  }
+  void check(const postgres_store::transaction& tx) const { check_transaction(tx, store_, who_); }
   [[nodiscard]] const std::string& schema() const noexcept { return schema_; }
 
  private:

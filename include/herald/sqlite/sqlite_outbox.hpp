@@ -46,7 +46,7 @@ class statements_on {
     }
   }
   void check(const sqlite_store::transaction& tx) const {
-    check_own_transaction(tx.store(), store_, "sqlite store '" + store_->path() + "'");
+    check_transaction(tx, store_, "sqlite store '" + store_->path() + "'");
   }
   std::size_t changes() const {
     return static_cast<std::size_t>(sqlite3_changes(store_->connection()));
