@@ -1,7 +1,4 @@
 // SPDX-License-Identifier: MIT
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <herald/bus/bus.hpp>
@@ -12,6 +9,7 @@
 #include <thread>
 
 #include "catch.hpp"
+#include "support/child_process.hpp"
 
 TEST_CASE("thread_pool runs every posted task, and stop waits for them", "[thread_pool]") {
   std::atomic<int> done{0};
@@ -76,30 +74,16 @@ TEST_CASE(
     "a thread_pool destroyed before a bus that uses it stops the process with a clear "
     "message instead of a use after free",
     "[bus][async][reliability]") {
-  int err[2];
-  REQUIRE(::pipe(err) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(err[1], 2);
+  auto end = herald_test::run_in_child([] {
     auto* pool = new herald::thread_pool(1);
     herald::bus_options options;
     options.async_executor = pool;
     herald::bus bus(options);
     delete pool;  // aborts here
-    std::_Exit(0);
-  }
-  ::close(err[1]);
-  std::string text;
-  char buffer[512];
-  for (ssize_t n; (n = ::read(err[0], buffer, sizeof buffer)) > 0;)
-    text.append(buffer, static_cast<std::size_t>(n));
-  ::close(err[0]);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  // Stopped, not continued (which would exit 0); TSan turns abort() into an exit code.
-  CHECK((WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)));
-  CHECK_THAT(text, herald_test::contains("destroyed while 1 bus(es) still use it"));
+  });
+  // Stopped, not continued (which would exit 0).
+  CHECK(end.stopped());
+  CHECK_THAT(end.stderr_text, herald_test::contains("destroyed while 1 bus(es) still use it"));
 }
 
 TEST_CASE("a bus destroyed before its thread_pool detaches from it", "[bus][async]") {

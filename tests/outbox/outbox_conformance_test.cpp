@@ -10,6 +10,7 @@
 #include <herald/outbox/relay.hpp>
 #include <herald/runtime/host.hpp>
 #include <herald/runtime/metrics.hpp>
+#include <herald/store/field_limits.hpp>
 #include <herald/store/memory_outbox.hpp>
 #include <herald/testing/manual_clock.hpp>
 #include <herald/topic/topic.hpp>
@@ -24,6 +25,7 @@
 #include "catch.hpp"
 #include "support/failure_recorder.hpp"
 #include "support/outbox_fixtures.hpp"
+#include "support/refusal.hpp"
 
 using namespace std::chrono_literals;
 using herald_test::order_placed;
@@ -525,4 +527,107 @@ TEMPLATE_TEST_CASE("outbox: a relay under a host reports to the host's sink and 
                                   {{"relay", "hosted"}}) == 3);
   CHECK(herald_test::metric_value(b.metrics, "herald_relay_published_total",
                                   {{"relay", "hosted"}}) == -1);  // nothing beside the host's
+}
+
+TEMPLATE_TEST_CASE(
+    "outbox: a destination, key or message id with a NUL or beyond herald::field_limits is "
+    "refused at stage on every store, and nothing is staged",
+    "[outbox][conformance][reliability]", OUTBOX_STORES) {
+  namespace limits = herald::field_limits;
+  bench<TestType> b;
+  auto& storage = b.box.storage();
+  const std::string nul("payments\0.refunds", 17);
+  auto draft = [&](std::string destination, std::string key, std::string id = "id") {
+    return herald::outbox_draft{std::move(id), std::move(destination), std::move(key), 0,
+                                "{}",          b.clock.now()};
+  };
+  auto refused = [&](const herald::outbox_draft& bad, const std::string& field) {
+    auto tx = b.fixture.store.begin();
+    const std::vector<herald::outbox_draft> drafts = {draft("orders", "k"), bad};
+    herald_test::check_invalid([&] { storage.stage(tx, drafts); }, field);
+    tx.commit();
+  };
+  refused(draft(nul, "k"), "outbox destination");
+  refused(draft("orders", std::string("k\0j", 3)), "outbox key");
+  refused(draft("orders", "k", std::string("i\0d", 3)), "message id");
+  refused(draft(std::string(limits::destination + 1, 'd'), "k"), "outbox destination");
+  refused(draft("orders", std::string(limits::outbox_key + 1, 'k')), "outbox key");
+  refused(draft("orders", "k", std::string(limits::message_id + 1, 'i')), "message id");
+  CHECK(b.box.stats().backlog == 0);
+  // At the limits, a stage is kept on every backend.
+  {
+    auto tx = b.fixture.store.begin();
+    const std::vector<herald::outbox_draft> longest = {draft(std::string(limits::destination, 'd'),
+                                                             std::string(limits::outbox_key, 'k'),
+                                                             std::string(limits::message_id, 'i'))};
+    storage.stage(tx, longest);
+    tx.commit();
+  }
+  CHECK(b.box.stats().backlog == 1);
+}
+
+TEMPLATE_TEST_CASE(
+    "inbox: an id or consumer with a NUL or beyond herald::field_limits is refused on every "
+    "store, so distinct ids never collide, and nothing is claimed",
+    "[outbox][inbox][conformance][reliability]", OUTBOX_STORES) {
+  namespace limits = herald::field_limits;
+  bench<TestType> b;
+  using store_type = decltype(b.fixture.store);
+  herald::inbox<store_type> inbox(b.fixture.store, {.consumer = "billing", .clock = b.clock});
+  int effects = 0;
+  auto effect = [&](auto&) { ++effects; };
+  auto refused = [&](const std::string& id, const std::string& field) {
+    auto tx = b.fixture.store.begin();
+    herald_test::check_invalid([&] { inbox.handle(tx, id, effect); }, field);
+    tx.commit();
+  };
+  {
+    auto tx = b.fixture.store.begin();
+    CHECK(inbox.handle(tx, "message-1", effect));
+    tx.commit();
+  }
+  // "message-1\0b" is not "message-1": refused, never skipped as its duplicate.
+  refused(std::string("message-1\0b", 11), "inbox message id");
+  refused(std::string(limits::message_id + 1, 'i'), "inbox message id");
+  CHECK(inbox.remembered() == 1);
+  CHECK(effects == 1);
+  {
+    auto tx = b.fixture.store.begin();
+    CHECK(inbox.handle(tx, std::string(limits::message_id, 'i'), effect));
+    tx.commit();
+  }
+  CHECK(inbox.remembered() == 2);
+  CHECK_THROWS_AS(herald::inbox<store_type>(
+                      b.fixture.store, {.consumer = std::string(limits::inbox_consumer + 1, 'c')}),
+                  herald::error);
+  CHECK_THROWS_AS(herald::inbox<store_type>(b.fixture.store, {.consumer = std::string("a\0b", 3)}),
+                  herald::error);
+}
+
+TEMPLATE_TEST_CASE(
+    "outbox: a stage or an inbox claim on a thread other than the transaction's is refused and "
+    "writes nothing",
+    "[outbox][inbox][conformance][reliability]", OUTBOX_STORES) {
+  bench<TestType> b;
+  herald::inbox<decltype(b.fixture.store)> inbox(b.fixture.store, {.clock = b.clock});
+  auto tx = b.fixture.store.begin();
+  std::vector<std::string> refusals;
+  std::thread other([&] {
+    try {
+      b.box.stage(tx, order_placed{"k", 1}, {.key = "k"});
+    } catch (const herald::error& e) {
+      if (e.code() == herald::errc::invalid_argument) refusals.push_back(e.what());
+    }
+    try {
+      inbox.handle(tx, "message-1", [](auto&) {});
+    } catch (const herald::error& e) {
+      if (e.code() == herald::errc::invalid_argument) refusals.push_back(e.what());
+    }
+  });
+  other.join();
+  tx.commit();
+  REQUIRE(refusals.size() == 2);
+  for (const auto& r : refusals) CHECK_THAT(r, Catch::Contains("thread other than"));
+  CHECK(b.box.stats().backlog == 0);
+  CHECK(inbox.remembered() == 0);
 }

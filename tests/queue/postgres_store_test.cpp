@@ -22,6 +22,7 @@
 #include "support/postgres_connection.hpp"
 #include "support/postgres_server.hpp"
 #include "support/queue_fixtures.hpp"
+#include "support/refusal.hpp"
 #include "support/signal_box.hpp"
 
 using namespace std::chrono_literals;
@@ -334,4 +335,97 @@ TEST_CASE("postgres store: a begin() waiting for a pooled connection blocks nobo
   other.join();
   CHECK(other_began.load());
   CHECK(jobs.stats().depth == 2);
+}
+
+TEST_CASE("postgres store: names and literals in SQL text are quoted once, whatever they hold",
+          "[queue][postgres]") {
+  using herald::detail::postgres::quote_identifier;
+  using herald::detail::postgres::quote_literal;
+  CHECK(quote_identifier("a\"b") == "\"a\"\"b\"");
+  CHECK(quote_literal("it's") == "'it''s'");
+  CHECK(quote_literal("back\\slash;") == "'back\\slash;'");  // standard_conforming_strings
+  // A name inside a literal, as nextval() takes it: both quotings.
+  CHECK(quote_literal(quote_identifier("x'\"y") + ".seq") == "'\"x''\"\"y\".seq'");
+  const std::string nul("a\0b", 3);
+  CHECK_THROWS_MATCHES(quote_identifier(nul), herald::error,
+                       Catch::Predicate<herald::error>([](const herald::error& e) {
+                         return e.code() == herald::errc::invalid_argument &&
+                                std::string(e.what()).find("NUL") != std::string::npos;
+                       }));
+  CHECK_THROWS_AS(quote_literal(nul), herald::error);
+}
+
+namespace {
+
+// A schema of its own with a hostile name: dropped through the quoting under test.
+struct hostile_schema {
+  std::string name;
+  explicit hostile_schema(std::string n) : name(std::move(n)) { drop(); }
+  ~hostile_schema() { drop(); }
+  void drop() const {
+    herald_test::postgres_exec("DROP SCHEMA IF EXISTS " +
+                               herald::detail::postgres::quote_identifier(name) + " CASCADE");
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "postgres store: a schema named with quotes, semicolons or backslashes works and runs "
+    "nothing of its name",
+    "[queue][postgres]") {
+  const std::string tag = std::to_string(::getpid());
+  const std::vector<std::string> names = {
+      "it's " + tag,
+      "a\"b " + tag,
+      "semi; DROP TABLE x; -- " + tag,
+      "back\\slash\\' " + tag,
+      "{s} " + tag,
+      "x'||set_config('herald.pwned','yes',false)||' " + tag,
+      "sch\xc3\xa9ma " + tag,
+  };
+  herald::manual_clock clock;
+  for (const auto& name : names) {
+    INFO(name);
+    hostile_schema s(name);
+    herald::postgres_store store(herald_test::postgres_url(), {.schema = name, .pool_size = 1});
+    herald::queue<job, herald::postgres_store> q(store, "jobs", {.clock = clock});
+    q.send(job{1, ""});
+    auto leased = store.lease("jobs", 10, clock.now(), 30s);
+    REQUIRE(leased.size() == 1);
+    CHECK(store.ack("jobs", leased[0]));
+    raw_connection raw;
+    CHECK(raw.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = " +
+                     herald::detail::postgres::quote_literal(name)) == "1");
+  }
+}
+
+TEST_CASE(
+    "postgres store: a schema name PostgreSQL would cut short, or cannot hold, is refused "
+    "before anything is created",
+    "[queue][postgres]") {
+  const std::string url = herald_test::postgres_url();
+  auto refused = [&](const std::string& name, std::vector<std::string> words) {
+    INFO(name.size());
+    for (const auto& w : words) {
+      herald_test::check_invalid([&] { herald::postgres_store store(url, {.schema = name}); }, w);
+    }
+  };
+  // Two names that differ only after byte 63 would share one schema.
+  const std::string long_a = "herald_long_" + std::string(52, 'x') + "_a";
+  const std::string long_b = "herald_long_" + std::string(52, 'x') + "_b";
+  refused(long_a, {"66 bytes", "63"});
+  refused(long_b, {"66 bytes", "63"});
+  refused(std::string(64, 'y'), {"64 bytes", "63"});
+  refused(std::string("a\0b", 3), {"NUL"});
+  refused("bad \xff\xfe utf8", {"UTF-8"});
+  refused("", {"empty"});
+  raw_connection raw;
+  CHECK(raw.scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'herald_long_%'") == "0");
+  // 63 bytes is the limit, and fits.
+  hostile_schema fits("h" + std::to_string(::getpid()) + "_" +
+                      std::string(62 - std::to_string(::getpid()).size() - 1, 'z'));
+  REQUIRE(fits.name.size() == 63);
+  herald::postgres_store store(url, {.schema = fits.name, .pool_size = 1});
+  CHECK(raw.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = '" + fits.name + "'") == "1");
 }

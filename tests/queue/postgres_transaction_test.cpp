@@ -5,11 +5,14 @@
 #include <libpq-fe.h>
 
 #include <chrono>
+#include <future>
 #include <herald/postgres/postgres_store.hpp>
 #include <herald/queue/queue.hpp>
 #include <herald/queue/worker.hpp>
 #include <herald/testing/manual_clock.hpp>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "catch.hpp"
@@ -263,4 +266,53 @@ TEST_CASE("postgres store: a batch goes in as one statement, in order, whatever 
   REQUIRE(head.size() == 1);  // one of a group at a time
   CHECK(head[0].group == odd.group);
   CHECK(herald::decode<job>(head[0].body).data.n == 0);
+}
+
+TEST_CASE(
+    "postgres store: a transaction handed to another thread and dropped there never lets a "
+    "commit report success for what it rolled back, and the next begin() starts afresh",
+    "[queue][postgres][transaction][reliability]") {
+  fixture f;
+  auto depth = [&] { return f.jobs.stats().depth; };
+  std::optional<herald::postgres_store::transaction> tx1(f.store.begin());
+  f.jobs.send(*tx1, job{1, ""});
+  std::promise<void> go;
+  std::string refusal;
+  std::thread b([&, handed = std::move(tx1)]() mutable {
+    go.get_future().wait();
+    try {
+      f.jobs.send(*handed, job{2, ""});  // a task given the transaction
+    } catch (const herald::error& e) {
+      if (e.code() == herald::errc::invalid_argument) refusal = e.what();
+    }
+    handed.reset();  // dropped here, uncommitted
+  });
+  // Thread A still has tx1 open on it: its begin() nests there (the rule).
+  auto tx2 = f.store.begin();
+  f.jobs.send(tx2, job{3, ""});
+  go.set_value();
+  b.join();
+  CHECK_THAT(refusal, Catch::Contains("thread other than the one that began it"));
+  CHECK_THROWS_WITH(tx2.commit(), Catch::Contains("destroyed on another thread") &&
+                                      Catch::Contains("nothing of it was written"));
+  CHECK(depth() == 0);
+  {
+    auto tx3 = f.store.begin();  // a transaction of its own, not a savepoint in tx1
+    f.jobs.send(tx3, job{4, ""});
+    tx3.commit();
+  }
+  CHECK(depth() == 1);
+  // Dropped on another thread before this thread begins again: begin() is fresh too.
+  std::optional<herald::postgres_store::transaction> tx4(f.store.begin());
+  f.jobs.send(*tx4, job{5, ""});
+  std::thread([handed = std::move(tx4)]() mutable { handed.reset(); }).join();
+  {
+    auto tx5 = f.store.begin();
+    f.jobs.send(tx5, job{6, ""});
+    tx5.commit();
+  }
+  auto leased = f.store.lease("jobs", 10, f.clock.now(), 30s);
+  REQUIRE(leased.size() == 2);
+  CHECK(herald::decode<job>(leased[0].body).data.n == 4);
+  CHECK(herald::decode<job>(leased[1].body).data.n == 6);
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <herald/queue/queue.hpp>
 #include <herald/queue/worker.hpp>
+#include <herald/store/field_limits.hpp>
 #include <herald/testing/manual_clock.hpp>
 #include <map>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "catch.hpp"
 #include "support/failure_recorder.hpp"
 #include "support/queue_fixtures.hpp"
+#include "support/refusal.hpp"
 
 using namespace std::chrono_literals;
 using herald_test::job;
@@ -662,4 +664,137 @@ TEMPLATE_TEST_CASE("queue: a send from a handler is caused by the handled messag
   auto m = herald::decode<job>(leased[0].body);
   CHECK(m.causationid == first.id);
   CHECK(m.correlationid == first.id);
+}
+
+namespace {
+
+herald::queue_message_draft draft(std::string id, std::string group = "",
+                                  std::string deduplication_id = "") {
+  return {std::move(id), "{}", std::move(group), std::move(deduplication_id), {}};
+}
+
+// Runs enqueue() with `drafts` and expects a refusal naming `field`.
+template <class Store>
+void expect_refused(Store& store, std::string_view queue,
+                    const std::vector<herald::queue_message_draft>& drafts,
+                    const std::string& field) {
+  auto tx = store.begin();
+  herald_test::check_invalid(
+      [&] { store.enqueue(tx, queue, drafts, herald::time_point{}, std::chrono::minutes(5)); },
+      field);
+  tx.commit();  // what was refused wrote nothing, not even the drafts before it
+}
+
+// `n` bytes of printable ASCII that do not compress (a B-tree index row on
+// PostgreSQL holds about 2.7 KB after compression).
+std::string incompressible(std::size_t n) {
+  std::string out;
+  std::uint64_t x = 88172645463325252ull;
+  while (out.size() < n) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    out += static_cast<char>('!' + x % 90);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE(
+    "queue: a NUL in a queue name, message id, group or deduplication id is refused on every "
+    "store, so distinct values never collide, and nothing is written",
+    "[queue][conformance][reliability]", QUEUE_STORES) {
+  bench<TestType> b;
+  auto& store = b.fixture.store;
+  const std::string nul("x\0y", 3);
+  // A valid draft first: the refusal comes before anything is written.
+  expect_refused(store, "jobs", {draft("ok"), draft("id", "", nul)}, "deduplication id");
+  expect_refused(store, "jobs", {draft("ok"), draft("id", nul)}, "group");
+  expect_refused(store, "jobs", {draft("ok"), draft(nul)}, "message id");
+  expect_refused(store, "jobs" + nul, {draft("ok")}, "queue name");
+  auto body = draft("id");
+  body.body = "{\"a\":\"" + nul + "\"}";
+  expect_refused(store, "jobs", {draft("ok"), body}, "message body");
+  CHECK(b.jobs.stats().depth == 0);
+  CHECK(store.stats("jobs" + nul, b.clock.now()).depth == 0);
+  // "x" and "x\0y" are distinct: the second is refused, not taken for a duplicate.
+  herald::send_options first, second;
+  first.deduplication_id = "x";
+  second.deduplication_id = nul;
+  CHECK_FALSE(b.jobs.send(job{1, ""}, first).duplicate);
+  CHECK_THROWS_AS(b.jobs.send(job{2, ""}, second), herald::error);
+  CHECK_THROWS_AS((herald::queue<job, decltype(b.fixture.store)>(store, "jobs" + nul)),
+                  herald::error);
+  CHECK(b.jobs.stats().depth == 1);
+}
+
+TEMPLATE_TEST_CASE(
+    "queue: names and keys longer than herald::field_limits are refused on every store before "
+    "anything is written; at the limit they are kept",
+    "[queue][conformance][reliability]", QUEUE_STORES) {
+  namespace limits = herald::field_limits;
+  bench<TestType> b;
+  auto& store = b.fixture.store;
+  const auto at_limit = [](std::size_t n) { return incompressible(n); };
+  expect_refused(store, "jobs",
+                 {draft("ok"), draft("id", "", at_limit(limits::deduplication_id + 1))},
+                 "deduplication id");
+  expect_refused(store, "jobs", {draft("ok"), draft("id", "", incompressible(4000))},
+                 "deduplication id");
+  expect_refused(store, "jobs", {draft("ok"), draft("id", at_limit(limits::group + 1))}, "group");
+  expect_refused(store, "jobs", {draft("ok"), draft(at_limit(limits::message_id + 1))},
+                 "message id");
+  expect_refused(store, at_limit(limits::queue_name + 1), {draft("ok")}, "queue name");
+  CHECK_THROWS_AS(
+      (herald::queue<job, decltype(b.fixture.store)>(store, at_limit(limits::queue_name + 1))),
+      herald::error);
+  CHECK(b.jobs.stats().depth == 0);
+  // At the limit, every field of a send is kept, on every backend.
+  const std::string queue = at_limit(limits::queue_name);
+  const std::vector<herald::queue_message_draft> longest = {draft(
+      at_limit(limits::message_id), at_limit(limits::group), at_limit(limits::deduplication_id))};
+  {
+    auto tx = store.begin();
+    store.enqueue(tx, queue, longest, b.clock.now(), std::chrono::minutes(5));
+    tx.commit();
+  }
+  auto leased = store.lease(queue, 10, b.clock.now(), 30s);
+  REQUIRE(leased.size() == 1);
+  CHECK(leased[0].id == longest[0].id);
+  CHECK(leased[0].group == longest[0].group);
+  CHECK(store.ack(queue, leased[0]));
+}
+
+TEMPLATE_TEST_CASE(
+    "queue: a transaction used from a thread other than the one that began it is refused "
+    "there, changes nothing, and still commits on its own thread",
+    "[queue][conformance][transaction][reliability]", QUEUE_STORES) {
+  bench<TestType> b;
+  auto& store = b.fixture.store;
+  auto tx = store.begin();
+  b.jobs.send(tx, job{1, ""});
+  std::vector<std::string> told;  // what each use on the other thread was told
+  std::thread other([&] {
+    auto attempt = [&](auto&& use) {
+      try {
+        use();
+        told.emplace_back("accepted");
+      } catch (const herald::error& e) {
+        told.emplace_back(e.code() == herald::errc::invalid_argument ? e.what() : "another code");
+      }
+    };
+    attempt([&] { b.jobs.send(tx, job{2, ""}); });
+    const auto d = draft("direct");
+    attempt([&] { store.enqueue(tx, "jobs", std::span(&d, 1), b.clock.now(), 5min); });
+    attempt([&] { tx.commit(); });
+  });
+  other.join();
+  REQUIRE(told.size() == 3);  // send, enqueue, commit
+  for (const auto& t : told)
+    CHECK_THAT(t, Catch::Contains("thread other than the one that began it"));
+  tx.commit();  // on its own thread: what it holds commits, the refused sends are not in it
+  auto leased = store.lease("jobs", 10, b.clock.now(), 30s);
+  REQUIRE(leased.size() == 1);
+  CHECK(herald::decode<job>(leased[0].body).data.n == 1);
 }

@@ -45,6 +45,7 @@ class inbox {
 
   explicit inbox(Store& store, inbox_options options = {})
       : store_(&store), storage_(store), options_(std::move(options)) {
+    detail::check_field("inbox consumer", options_.consumer, field_limits::inbox_consumer);
     if (options_.metrics) {
       const metric_labels l{{"consumer", options_.consumer}};
       handled_ = options_.metrics->counter("herald_inbox_handled_total",

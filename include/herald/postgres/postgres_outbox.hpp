@@ -59,9 +59,7 @@ class outbox_sql {
     }
   }
 
-  void check(const postgres_store::transaction& tx) const {
-    check_own_transaction(tx.store(), store_, who_);
-  }
+  void check(const postgres_store::transaction& tx) const { check_transaction(tx, store_, who_); }
   [[nodiscard]] const std::string& schema() const noexcept { return schema_; }
 
  private:
@@ -165,6 +163,7 @@ class outbox_storage<postgres_store> {
 
   void stage(transaction& tx, std::span<const outbox_draft> drafts) {
     sql_.check(tx);
+    detail::check_stage(drafts);
     std::vector<step> steps;
     for (const auto& d : drafts) {
       if (!d.key.empty()) steps.emplace_back(*key_lock_, params().text(lock_key_ + d.key));
@@ -336,6 +335,7 @@ class inbox_storage<postgres_store> {
 
   bool claim(transaction& tx, std::string_view consumer, std::string_view id, time_point now) {
     sql_.check(tx);
+    detail::check_claim(consumer, id);
     auto c = sql_.on(tx);
     return c.run(*claim_, params().text(consumer).text(id).time(now), "claiming a message id")
                .affected() == 1;

@@ -47,7 +47,8 @@ class postgres_store {
   /// BEGIN … COMMIT on a connection this transaction holds until it ends;
   /// rolls back unless committed. Belongs to the thread that began it: that
   /// thread's calls on the store join it, and a begin() there nests (a
-  /// SAVEPOINT). Other threads' calls run beside it on other connections and
+  /// SAVEPOINT); used from another thread it throws errc::invalid_argument
+  /// (docs/postgres.md). Other threads' calls run beside it on other connections and
   /// see it once it commits. connection() lets the caller write its own rows
   /// in it. Sends go to the server with the next statement that needs an
   /// answer, or with the COMMIT (one round trip for a send), so a failure
@@ -56,19 +57,32 @@ class postgres_store {
    public:
     transaction(transaction&& other) noexcept
         : store_(std::exchange(other.store_, nullptr)),
+          state_(std::move(other.state_)),
           owner_(other.owner_),
           level_(other.level_) {}
     transaction& operator=(transaction&&) = delete;
+    /// On another thread it cannot touch the connection, which its own thread
+    /// may be using: it marks the transaction abandoned, and that thread's
+    /// next call on the store rolls it back (begin() then starts a new one).
     ~transaction() {
-      if (store_) store_->end(owner_, level_, false);
+      if (!store_) return;
+      if (owner_ == std::this_thread::get_id()) {
+        store_->end(*state_, owner_, level_, false);
+      } else {
+        state_->abandoned = true;
+      }
     }
 
+    /// Throws errc::invalid_argument on another thread, or when the
+    /// transaction it was nested in rolled back: never returns for work that
+    /// did not commit.
     void commit() {
       if (!store_) {
         throw error(errc::invalid_argument,
                     "postgres store: commit() on a transaction that already ended");
       }
-      store_->end(owner_, level_, true);
+      detail::check_thread(owner_, store_->who_);
+      store_->end(*state_, owner_, level_, true);
       store_ = nullptr;
     }
 
@@ -78,18 +92,24 @@ class postgres_store {
       if (!store_) {
         throw error(errc::invalid_argument, "postgres store: the transaction has already ended");
       }
-      auto& t = store_->open_on(owner_);
+      detail::check_thread(owner_, store_->who_);
+      auto& t = store_->open_on(*state_, owner_);
       t.send({}, "sending");
       return t.conn->get();
     }
     /// The store that made it.
     [[nodiscard]] const postgres_store* store() const noexcept { return store_; }
+    /// The thread that began it, the only one that may use and end it.
+    [[nodiscard]] std::thread::id thread() const noexcept { return owner_; }
 
    private:
     friend class postgres_store;
-    transaction(postgres_store& s, std::thread::id owner, std::size_t level)
-        : store_(&s), owner_(owner), level_(level) {}
+    transaction(postgres_store& s, std::shared_ptr<detail::postgres::open_transaction> state,
+                std::thread::id owner, std::size_t level)
+        : store_(&s), state_(std::move(state)), owner_(owner), level_(level) {}
     postgres_store* store_;
+    // Outlives the table's entry, to tell how the transaction ended.
+    std::shared_ptr<detail::postgres::open_transaction> state_;
     std::thread::id owner_;
     std::size_t level_;
   };
@@ -97,24 +117,25 @@ class postgres_store {
   /// `conninfo` is a libpq connection string or URI
   /// (`postgresql://user@host:5432/db`). Connects, and creates or migrates
   /// the schema; a schema from a newer herald is refused (errc::schema_too_new).
+  /// The schema's name is UTF-8 of 1 to 63 bytes without NUL (PostgreSQL
+  /// would cut a longer one short): any other is refused (errc::invalid_argument).
   explicit postgres_store(std::string conninfo, postgres_options options = {})
       : conninfo_(detail::postgres::with_connect_timeout(conninfo, options.connect_timeout)),
         options_(std::move(options)),
         who_("postgres store (schema '" + options_.schema + "')"),
-        schema_(detail::postgres::quote_identifier(options_.schema)),
+        schema_((detail::postgres::check_schema_name(options_.schema),
+                 detail::postgres::quote_identifier(options_.schema))),
         pool_(options_.pool_size, [this] { return open(); }) {
-    if (options_.schema.empty()) {
-      throw error(errc::invalid_argument, "postgres store: the schema name may not be empty");
-    }
     migrate();
     if (options_.listen) {
       listener_ = std::make_unique<detail::postgres::listener>(
-          detail::postgres::listener::hooks{[this] { return open(); },
-                                            [this](const std::string& ch) {
-                                              pool_.take()->exec("NOTIFY \"" + ch + "\"",
-                                                                 "probing notifications");
-                                            },
-                                            [this](std::string_view q) { return channel(q); }},
+          detail::postgres::listener::hooks{
+              [this] { return open(); },
+              [this](const std::string& ch) {
+                pool_.take()->exec("NOTIFY " + detail::postgres::quote_identifier(ch),
+                                   "probing notifications");
+              },
+              [this](std::string_view q) { return channel(q); }},
           arrivals_, options_.failures, options_.schema, who_, options_.notification_probe_timeout);
       arrivals_.on_watch([l = listener_.get()] { l->poke(); });
     }
@@ -137,8 +158,8 @@ class postgres_store {
 
   [[nodiscard]] transaction begin() {
     const auto me = std::this_thread::get_id();
-    if (open_transaction* mine = open_.find(me)) return nest(*mine, me);
-    auto state = std::make_unique<open_transaction>();
+    if (auto mine = joined(me)) return nest(mine, me);
+    auto state = std::make_shared<open_transaction>();
     state->pooled = pool_.take();
     state->conn = &*state->pooled;
     return start(me, std::move(state));
@@ -153,8 +174,8 @@ class postgres_store {
   /// belongs to this thread as begin()'s does.
   [[nodiscard]] transaction begin(PGconn* yours) {
     const auto me = std::this_thread::get_id();
-    if (open_transaction* mine = open_.find(me)) {
-      if (mine->conn->get() == yours) return nest(*mine, me);
+    if (auto mine = joined(me)) {
+      if (mine->conn->get() == yours) return nest(mine, me);
       throw error(errc::invalid_argument,
                   who_ +
                       ": this thread has a transaction open on another connection; end it "
@@ -169,12 +190,12 @@ class postgres_store {
                       "transaction (not busy with a query, nor in a failed transaction: roll "
                       "that back first)");
     }
-    auto state = std::make_unique<open_transaction>();
+    auto state = std::make_shared<open_transaction>();
     state->borrowed = std::make_unique<detail::postgres::connection>(yours, texts_, who_);
     state->conn = state->borrowed.get();
     state->inside_yours = status == PQTRANS_INTRANS;
     auto tx = start(me, std::move(state));
-    open_on(me).send({}, "starting a transaction");  // now: you write on it directly
+    tx.state_->send({}, "starting a transaction");  // now: you write on it directly
     return tx;
   }
 
@@ -183,8 +204,9 @@ class postgres_store {
   std::vector<enqueue_result> enqueue(transaction& tx, std::string_view queue,
                                       std::span<const queue_message_draft> drafts, time_point now,
                                       duration window) {
-    detail::check_own_transaction(tx.store_, this, who_);
-    open_transaction& t = open_on(tx.owner_);
+    detail::check_transaction(tx, this, who_);
+    detail::check_send(queue, drafts);
+    open_transaction& t = open_on(*tx.state_, tx.owner_);
     if (++enqueues_ % 256 == 0) {
       t.pending.emplace_back(sql_.prune_dedup, params().text(queue).time(now));
     }
@@ -237,7 +259,7 @@ class postgres_store {
       steps.emplace_back(sql_.lease, detail::postgres::lease_params(queue, max, now, visibility));
     if (steps.empty()) return {};
     std::vector<detail::postgres::rows> r;
-    if (open_transaction* mine = open_.find(std::this_thread::get_id())) {
+    if (auto mine = joined(std::this_thread::get_id())) {
       r = mine->send(std::move(steps), "settling");
     } else {
       open_transaction t;
@@ -289,7 +311,7 @@ class postgres_store {
     auto p = params().text(queue);
     (void)(which ? p.integer(*which) : p.null()).time(now);
     auto tx = begin();
-    auto& t = open_on(tx.owner_);
+    auto& t = *tx.state_;
     auto moved = t.run(sql_.redrive, std::move(p), "redriving").affected();
     if (moved > 0) notify_in(t, queue);
     tx.commit();
@@ -325,33 +347,52 @@ class postgres_store {
     return c;
   }
 
-  transaction start(std::thread::id me, std::unique_ptr<open_transaction> state) {
+  transaction start(std::thread::id me, std::shared_ptr<open_transaction> state) {
     state->pending.push_back(detail::postgres::step::plain(state->opening()));
     state->depth = 1;
-    open_.add(me, std::move(state));
-    return transaction(*this, me, 0);
+    open_.add(me, state);
+    return transaction(*this, std::move(state), me, 0);
   }
 
-  transaction nest(open_transaction& t, std::thread::id me) {
-    t.pending.push_back(
-        detail::postgres::step::plain("SAVEPOINT herald_" + std::to_string(t.depth)));
-    return transaction(*this, me, t.depth++);
+  transaction nest(const std::shared_ptr<open_transaction>& t, std::thread::id me) {
+    t->pending.push_back(
+        detail::postgres::step::plain("SAVEPOINT herald_" + std::to_string(t->depth)));
+    return transaction(*this, t, me, t->depth++);
   }
 
-  // The open transaction of `owner`; it must exist.
-  open_transaction& open_on(std::thread::id owner) {
-    if (open_transaction* t = open_.find(owner)) return *t;
-    throw error(errc::invalid_argument,
-                who_ +
-                    ": the transaction has already ended, or is used from a thread other "
-                    "than the one that began it");
+  // This thread's open transaction, if it has one. One destroyed on another
+  // thread (handed away, a misuse) is rolled back here first, on its own
+  // thread: what was written in it is gone, and nothing joins it any more.
+  std::shared_ptr<open_transaction> joined(std::thread::id me) {
+    auto t = open_.find(me);
+    if (t && t->abandoned) {
+      finish(*t, me, false);
+      return nullptr;
+    }
+    return t;
   }
+
+  // The open transaction `t` of `owner`, for a call through one of its
+  // transaction objects on its own thread.
+  open_transaction& open_on(open_transaction& t, std::thread::id owner) {
+    if (t.abandoned && !t.ended) finish(t, owner, false);
+    if (t.ended) {
+      throw error(errc::invalid_argument,
+                  who_ + (t.abandoned ? abandoned_text : ": the transaction has already ended"));
+    }
+    return t;
+  }
+
+  static constexpr const char* abandoned_text =
+      ": the transaction (or the one it is nested in) was destroyed on another thread, so it "
+      "was rolled back; nothing of it was written. A transaction belongs to the thread that "
+      "began it: end it there";
 
   // Runs `work` on this thread's open transaction if it has one (joining
   // it), else on a pooled connection as a statement of its own.
   template <class Work>
   auto on_connection(Work&& work) -> decltype(work(std::declval<detail::postgres::connection&>())) {
-    if (open_transaction* mine = open_.find(std::this_thread::get_id())) {
+    if (auto mine = joined(std::this_thread::get_id())) {
       mine->send({}, "sending");
       return work(*mine->conn);
     }
@@ -374,37 +415,59 @@ class postgres_store {
     t.touched.push_back(q);
   }
 
-  // Ends `owner`'s transaction at `level` and those begun inside it. A
-  // failed COMMIT leaves it open, so that the destructor rolls it back.
-  void end(std::thread::id owner, std::size_t level, bool commit) {
-    open_transaction* t = open_.find(owner);
-    if (!t || level >= t->depth) return;  // an outer one ended it
+  // Ends `owner`'s transaction `t` at `level` and those begun inside it. A
+  // failed COMMIT leaves it open, so that the destructor rolls it back. A
+  // commit of what did not commit throws.
+  void end(open_transaction& t, std::thread::id owner, std::size_t level, bool commit) {
+    if (t.abandoned && !t.ended) {
+      finish(t, owner, false);
+      if (commit) throw error(errc::invalid_argument, who_ + abandoned_text);
+      return;
+    }
+    if (t.ended) {
+      if (commit && !t.committed) {
+        throw error(errc::invalid_argument,
+                    who_ + (t.abandoned ? std::string(abandoned_text)
+                                        : ": commit() of a transaction nested in one that "
+                                          "rolled back first; nothing of it was written"));
+      }
+      return;  // an outer one ended it
+    }
+    if (level >= t.depth) return;  // an outer savepoint ended it
     if (level > 0) {
       const std::string savepoint = "herald_" + std::to_string(level);
       if (commit) {
-        t->pending.push_back(detail::postgres::step::plain("RELEASE " + savepoint));
+        t.pending.push_back(detail::postgres::step::plain("RELEASE " + savepoint));
       } else {
         // A failure of what was pending is what the savepoint undoes; a
         // broken connection fails the outer COMMIT too.
         try {
-          t->send({}, "sending");
+          t.send({}, "sending");
         } catch (const store_error&) {
         }
         try {
-          t->conn->exec("ROLLBACK TO " + savepoint + "; RELEASE " + savepoint,
-                        "rolling back a nested transaction");
+          t.conn->exec("ROLLBACK TO " + savepoint + "; RELEASE " + savepoint,
+                       "rolling back a nested transaction");
         } catch (const store_error&) {
         }
       }
-      t->depth = level;
+      t.depth = level;
       return;
     }
+    finish(t, owner, commit);
+  }
+
+  // Ends the outermost level of `owner`'s transaction `t`, on `owner`'s thread.
+  void finish(open_transaction& t, std::thread::id owner, bool commit) {
     if (commit) {
-      t->commit();
+      t.commit();
     } else {
-      t->rollback();
+      t.rollback();
     }
+    t.ended = true;
+    t.committed = commit;
     auto state = open_.remove(owner);
+    state->pooled = {};  // back to the pool now: transaction objects may outlive it
     for (const auto& q : commit ? state->touched : std::vector<std::string>{}) {
       arrivals_.notify(q);
       if (!state->inside_yours) notifier_.post(q);

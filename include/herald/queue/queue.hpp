@@ -112,6 +112,7 @@ class queue {
   queue(Store& store, std::string name, queue_options options = {})
       : store_(&store), name_(std::move(name)), options_(std::move(options)) {
     if (name_.empty()) throw error(errc::invalid_argument, "a queue needs a name");
+    detail::check_field("queue name", name_, field_limits::queue_name);
     if (auto* r = options_.metrics) {
       metric_labels l{{"queue", name_}};
       sent_ = r->counter("herald_queue_sent_total", "Messages the store accepted.", l);

@@ -46,7 +46,7 @@ class statements_on {
     }
   }
   void check(const sqlite_store::transaction& tx) const {
-    check_own_transaction(tx.store(), store_, "sqlite store '" + store_->path() + "'");
+    check_transaction(tx, store_, "sqlite store '" + store_->path() + "'");
   }
   std::size_t changes() const {
     return static_cast<std::size_t>(sqlite3_changes(store_->connection()));
@@ -121,6 +121,7 @@ class outbox_storage<sqlite_store> {
 
   void stage(transaction& tx, std::span<const outbox_draft> drafts) {
     db_.check(tx);
+    detail::check_stage(drafts);
     for (const auto& d : drafts) {
       auto r = db_.use(insert_);
       r.bind(1, d.id)
@@ -297,6 +298,7 @@ class inbox_storage<sqlite_store> {
 
   bool claim(transaction& tx, std::string_view consumer, std::string_view id, time_point now) {
     db_.check(tx);
+    detail::check_claim(consumer, id);
     db_.use(claim_).bind(1, consumer).bind(2, id).bind(3, now).step();
     return db_.changes() == 1;
   }

@@ -12,6 +12,7 @@
 #include <span>         // batches
 #include <string>       // path, text
 #include <string_view>  // queue names
+#include <thread>       // a transaction belongs to its thread
 #include <utility>      // std::move
 #include <vector>       // results
 
@@ -40,31 +41,46 @@ class sqlite_store {
   /// BEGIN IMMEDIATE … COMMIT on the store's connection; rolls back unless
   /// committed. Other threads wait for it; calls on this thread join it, and
   /// a begin() inside it is a nested transaction (a SAVEPOINT). Belongs to the
-  /// thread that began it. connection() lets the caller write its own rows in it.
+  /// thread that began it: used from another it throws errc::invalid_argument;
+  /// destroyed on another (it holds the store's lock, which only its thread
+  /// can release) it ends the process with a sentence. connection() lets the
+  /// caller write its own rows in it.
   class transaction {
    public:
     transaction(transaction&& other) noexcept
         : store_(std::exchange(other.store_, nullptr)),
           level_(other.level_),
+          thread_(other.thread_),
           lock_(std::move(other.lock_)) {}
     transaction& operator=(transaction&&) = delete;
     ~transaction() {
-      if (store_) store_->end(level_, false);
+      if (!store_) return;
+      if (thread_ != std::this_thread::get_id())
+        detail::destroyed_on_another_thread("sqlite store");
+      store_->end(level_, false);
     }
 
+    /// Throws errc::invalid_argument, and changes nothing, on another thread.
     void commit() {
       if (!store_) {
         throw error(errc::invalid_argument,
                     "sqlite store: commit() on a transaction that already ended");
       }
+      detail::check_thread(thread_, "sqlite store '" + store_->path_ + "'");
       store_->end(level_, true);
       store_ = nullptr;
       lock_ = {};
     }
 
-    [[nodiscard]] sqlite3* connection() const noexcept { return store_->db_; }
+    /// The connection, on the thread that began the transaction only.
+    [[nodiscard]] sqlite3* connection() const {
+      detail::check_thread(thread_, "sqlite store");
+      return store_->db_;
+    }
     /// The store that made it.
     [[nodiscard]] const sqlite_store* store() const noexcept { return store_; }
+    /// The thread that began it, the only one that may use and end it.
+    [[nodiscard]] std::thread::id thread() const noexcept { return thread_; }
 
    private:
     friend class sqlite_store;
@@ -80,6 +96,7 @@ class sqlite_store {
     }
     sqlite_store* store_;
     std::size_t level_ = 0;
+    std::thread::id thread_ = std::this_thread::get_id();
     std::unique_lock<std::recursive_mutex> lock_;
   };
 
@@ -144,7 +161,8 @@ class sqlite_store {
   std::vector<enqueue_result> enqueue(transaction& tx, std::string_view queue,
                                       std::span<const queue_message_draft> drafts, time_point now,
                                       duration dedup_window) {
-    detail::check_own_transaction(tx.store_, this, "sqlite store '" + path_ + "'");
+    detail::check_transaction(tx, this, "sqlite store '" + path_ + "'");
+    detail::check_send(queue, drafts);
     if (!reserve_.ensure()) {
       throw store_error(errc::storage_full,
                         "sqlite store '" + path_ + "': the disk is full; the store gave up its " +

@@ -31,7 +31,8 @@ class outbox_storage<memory_store> {
       : store_(&store), state_(&store.attached<tables>()) {}
 
   void stage(transaction& tx, std::span<const outbox_draft> drafts) {
-    detail::check_own_transaction(tx.store(), store_, "memory store");
+    detail::check_transaction(tx, store_, "memory store");
+    detail::check_stage(drafts);
     for (const auto& d : drafts) {
       const std::int64_t seq = ++state_->last_seq;
       entry e;
@@ -217,7 +218,8 @@ class inbox_storage<memory_store> {
       : store_(&store), claimed_(&store.attached<claims>()) {}
 
   bool claim(transaction& tx, std::string_view consumer, std::string_view id, time_point now) {
-    detail::check_own_transaction(tx.store(), store_, "memory store");
+    detail::check_transaction(tx, store_, "memory store");
+    detail::check_claim(consumer, id);
     auto [it, fresh] = claimed_->try_emplace({std::string(consumer), std::string(id)}, now);
     if (!fresh) return false;
     store_->on_rollback(tx, [claimed = claimed_, key = it->first] { claimed->erase(key); });

@@ -12,6 +12,7 @@
 #include <span>           // batches
 #include <string>         // names
 #include <string_view>    // lookups
+#include <thread>         // a transaction belongs to its thread
 #include <typeindex>      // attached state, by type
 #include <unordered_map>  // queues by name
 #include <utility>        // std::move, std::exchange
@@ -64,29 +65,40 @@ class memory_store {
 
   /// Holds the store for its lifetime: other threads wait, and calls on this
   /// thread join it (their changes commit or roll back with it); a begin()
-  /// inside it is a nested transaction. Belongs to the thread that began it.
+  /// inside it is a nested transaction. Belongs to the thread that began it:
+  /// used from another it throws errc::invalid_argument; destroyed on another
+  /// (it holds the store's lock, which only its thread can release) it ends
+  /// the process with a sentence.
   class transaction {
    public:
     transaction(transaction&& other) noexcept
         : store_(std::exchange(other.store_, nullptr)),
           level_(other.level_),
+          thread_(other.thread_),
           lock_(std::move(other.lock_)) {}
     transaction& operator=(transaction&&) = delete;
     ~transaction() {
-      if (store_) store_->end(level_, false);
+      if (!store_) return;
+      if (thread_ != std::this_thread::get_id())
+        detail::destroyed_on_another_thread("memory store");
+      store_->end(level_, false);
     }
 
+    /// Throws errc::invalid_argument, and changes nothing, on another thread.
     void commit() {
       if (!store_) {
         throw error(errc::invalid_argument,
                     "memory store: commit() on a transaction that already ended");
       }
+      detail::check_thread(thread_, "memory store");
       std::exchange(store_, nullptr)->end(level_, true);
       lock_ = {};
     }
 
     /// The store that made it.
     [[nodiscard]] const memory_store* store() const noexcept { return store_; }
+    /// The thread that began it, the only one that may use and end it.
+    [[nodiscard]] std::thread::id thread() const noexcept { return thread_; }
 
    private:
     friend class memory_store;
@@ -96,6 +108,7 @@ class memory_store {
     }
     memory_store* store_;
     std::size_t level_ = 0;
+    std::thread::id thread_ = std::this_thread::get_id();
     std::unique_lock<std::recursive_mutex> lock_;
   };
 
@@ -108,7 +121,8 @@ class memory_store {
   std::vector<enqueue_result> enqueue(transaction& tx, std::string_view queue,
                                       std::span<const queue_message_draft> drafts, time_point now,
                                       duration dedup_window) {
-    detail::check_own_transaction(tx.store_, this, "memory store");
+    detail::check_transaction(tx, this, "memory store");
+    detail::check_send(queue, drafts);
     std::vector<enqueue_result> results;
     results.reserve(drafts.size());
     auto& q = queues_[std::string(queue)];
@@ -164,7 +178,7 @@ class memory_store {
   /// state kept beside the store (the outbox and inbox on memory) commits
   /// and rolls back with it.
   void on_rollback(transaction& tx, std::function<void()> revert) {
-    detail::check_own_transaction(tx.store_, this, "memory store");
+    detail::check_transaction(tx, this, "memory store");
     journal({{}, 0, std::nullopt, {}, std::nullopt, std::move(revert)});
   }
 

@@ -12,6 +12,7 @@
 
 #include "herald/clock.hpp"
 #include "herald/detail/always_false.hpp"
+#include "herald/store/field_limits.hpp"
 
 namespace herald {
 
@@ -104,7 +105,8 @@ concept operate = requires(A& a, std::string_view owner, std::size_t n,
 
 /// What an outbox needs of its storage:
 /// - stage(tx, drafts): writes them in the caller's transaction; they exist
-///   for relays once, and only if, it commits. Per key, the order of commits
+///   for relays once, and only if, it commits. It refuses (errc::invalid_argument,
+///   nothing written) a draft that detail::check_stage refuses. Per key, the order of commits
 ///   is the order of `seq`.
 /// - claim(owner, partitions, now, ttl): the partitions `owner` holds after
 ///   renewing what it had and taking free ones up to its fair share (the
@@ -126,6 +128,7 @@ concept outbox_storage_for = detail::outbox_member::stage<A> && detail::outbox_m
 /// What an inbox needs of its storage: claim(tx, consumer, id, now) inserts
 /// (consumer, id) in the caller's transaction and returns false if it was
 /// there (a unique insert: a second claimant waits for the first to end);
+/// it refuses (errc::invalid_argument) what detail::check_claim refuses;
 /// prune(before, limit) forgets ids claimed before `before`, a few at a time.
 template <class A>
 concept inbox_storage_for = requires(A& a, typename A::transaction& tx, std::string_view consumer,
@@ -149,6 +152,24 @@ consteval bool check_storage(const char* what) {
   } else {
     return what != nullptr;
   }
+}
+
+// What every outbox storage checks before it stages: names and keys within
+// herald::field_limits, UTF-8 without NUL, no NUL in a body; all of the
+// batch before any of it is written.
+inline void check_stage(std::span<const outbox_draft> drafts) {
+  for (const auto& d : drafts) {
+    check_field("message id", d.id, field_limits::message_id);
+    check_field("outbox destination", d.destination, field_limits::destination);
+    check_field("outbox key", d.key, field_limits::outbox_key);
+    check_no_nul("message body", d.body);
+  }
+}
+
+// What every inbox storage checks before it claims an id.
+inline void check_claim(std::string_view consumer, std::string_view id) {
+  check_field("inbox consumer", consumer, field_limits::inbox_consumer);
+  check_field("inbox message id", id, field_limits::message_id);
 }
 
 // A stable 64-bit hash (FNV-1a): every process and compiler spreads keys

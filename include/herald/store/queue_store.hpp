@@ -4,16 +4,20 @@
 #include <concepts>     // the queue_store concept
 #include <cstddef>      // counts
 #include <cstdint>      // sequence numbers, lease tokens
+#include <cstdio>       // the last words of a misuse that cannot throw
+#include <exception>    // std::terminate
 #include <optional>     // redrive one or all
 #include <span>         // batches of messages
 #include <string>       // bodies, ids, reasons
 #include <string_view>  // queue names
+#include <thread>       // a transaction belongs to its thread
 #include <vector>       // batches
 
 #include "herald/clock.hpp"
 #include "herald/detail/always_false.hpp"
 #include "herald/error.hpp"
 #include "herald/store/arrival_signal.hpp"
+#include "herald/store/field_limits.hpp"
 
 namespace herald {
 
@@ -183,10 +187,17 @@ concept settles_and_leases = requires(S& s, std::string_view queue,
 /// by `begin()` and made durable by `commit()`; destroying it uncommitted
 /// rolls it back. enqueue() runs inside one; the other operations are each
 /// their own. The rules every store keeps (the conformance suite tests them):
+/// - enqueue() refuses (errc::invalid_argument, nothing written) a queue
+///   name, message id, group or deduplication id longer than its
+///   herald::field_limits entry, with a NUL byte or not UTF-8, and a body
+///   with a NUL byte: detail::check_send.
 /// - A transaction is bound to the store that began it: enqueue() with one
 ///   from another store throws herald::error (errc::foreign_transaction) and
 ///   stores nothing; with one that has ended, errc::invalid_argument.
-/// - It belongs to the thread that began it. Any call that thread makes on
+/// - It belongs to the thread that began it: used from another thread
+///   (enqueue, commit, a storage's stage or claim) it throws herald::error
+///   (errc::invalid_argument) and changes nothing (detail::check_transaction).
+///   Any call that thread makes on
 ///   the store while it is open joins it (its changes commit or roll back
 ///   with it), and begin() there opens a nested transaction that can roll
 ///   back alone; ending an outer one ends those inside it. Calls from other
@@ -226,6 +237,52 @@ inline void check_own_transaction(const void* owner, const void* self, std::stri
               std::string(store) +
                   ": the transaction was begun on another store; begin() it on the store this "
                   "queue uses, or the message would not commit or roll back with it");
+}
+
+// A transaction used on a thread other than the one that began it: its
+// store finds what belongs to it by that thread (calls there join it), so
+// from here it would race with that thread or write outside it.
+inline void check_thread(std::thread::id owner, std::string_view store) {
+  if (owner == std::this_thread::get_id()) return;
+  throw error(errc::invalid_argument,
+              std::string(store) +
+                  ": the transaction is used from a thread other than the one that began it; a "
+                  "transaction belongs to its thread (that thread's calls on the store join "
+                  "it): use it and end it there, or begin() one on this thread");
+}
+
+// A store's operation given the transaction `tx`: begun on this store, not
+// ended, and used on its own thread.
+template <class Transaction>
+void check_transaction(const Transaction& tx, const void* self, std::string_view store) {
+  check_own_transaction(tx.store(), self, store);
+  check_thread(tx.thread(), store);
+}
+
+// A transaction that holds its store's lock destroyed on another thread:
+// only the thread that began it may release the lock, and a destructor
+// cannot throw, so the process ends with a sentence instead of deadlocking
+// every other thread of the store.
+[[noreturn]] inline void destroyed_on_another_thread(std::string_view store) noexcept {
+  std::fprintf(stderr,
+               "herald: %.*s: a transaction was destroyed on a thread other than the one that "
+               "began it; it holds the store's lock, which only that thread can release: end "
+               "a transaction on the thread that began it\n",
+               static_cast<int>(store.size()), store.data());
+  std::terminate();
+}
+
+// What every store checks before it writes a send: names and keys within
+// herald::field_limits, UTF-8 without NUL, and no NUL in a body. All of the
+// batch is checked before any of it is written.
+inline void check_send(std::string_view queue, std::span<const queue_message_draft> drafts) {
+  check_field("queue name", queue, field_limits::queue_name);
+  for (const auto& d : drafts) {
+    check_field("message id", d.id, field_limits::message_id);
+    check_field("group", d.group, field_limits::group);
+    check_field("deduplication id", d.deduplication_id, field_limits::deduplication_id);
+    check_no_nul("message body", d.body);
+  }
 }
 
 // One sentence for the first member a would-be queue store lacks, naming it

@@ -4,32 +4,70 @@
 // Names and literals the store writes into SQL text.
 
 #include <chrono>       // the connect timeout
+#include <cstddef>      // the identifier limit
 #include <cstdint>      // the channel's hash
 #include <string>       // results
 #include <string_view>  // inputs
 
+#include "herald/detail/json_text.hpp"
+#include "herald/error.hpp"
 #include "herald/postgres/postgres_options.hpp"
 
 namespace herald::detail::postgres {
 
-// "name" with its quotes doubled: any schema name is safe in SQL text.
-inline std::string quote_identifier(std::string_view identifier) {
-  std::string out = "\"";
-  for (char ch : identifier) {
-    if (ch == '"') out += '"';
+// The one way herald puts a name or a value into SQL text: `text` between
+// `quote`s, each `quote` in it doubled. A NUL is refused, not cut: libpq
+// takes SQL as a C string, so the statement would end there.
+inline std::string quoted(std::string_view text, char quote, std::string_view what) {
+  if (text.find('\0') != std::string_view::npos) {
+    throw error(errc::invalid_argument,
+                "postgres store: " + std::string(what) +
+                    " contains a NUL byte, which PostgreSQL cannot hold in SQL text; remove it");
+  }
+  std::string out(1, quote);
+  for (char ch : text) {
+    if (ch == quote) out += quote;
     out += ch;
   }
-  return out + '"';
+  return out + quote;
 }
 
-// 'text' with its quotes doubled (standard_conforming_strings is on since 9.1).
+// "name": any schema name is safe in SQL text.
+inline std::string quote_identifier(std::string_view identifier) {
+  return quoted(identifier, '"', "the identifier");
+}
+
+// 'text' (standard_conforming_strings is on since 9.1, so a backslash is a
+// backslash). A name inside a literal, as nextval('"s"."seq"') takes it,
+// needs both: quote_literal(quote_identifier(s) + ".seq").
 inline std::string quote_literal(std::string_view text) {
-  std::string out = "'";
-  for (char ch : text) {
-    if (ch == '\'') out += '\'';
-    out += ch;
+  return quoted(text, '\'', "the literal");
+}
+
+// PostgreSQL cuts identifiers to 63 bytes (NAMEDATALEN - 1) with only a
+// NOTICE, so two long schema names would share one schema; it also refuses
+// text that is not UTF-8. Both are refused here, before any connection.
+inline constexpr std::size_t max_identifier_bytes = 63;
+
+inline void check_schema_name(std::string_view schema) {
+  if (schema.empty()) {
+    throw error(errc::invalid_argument, "postgres store: the schema name may not be empty");
   }
-  return out + '\'';
+  if (schema.size() > max_identifier_bytes) {
+    throw error(errc::invalid_argument,
+                "postgres store: the schema name '" + quote_for_message(schema) + "' is " +
+                    std::to_string(schema.size()) +
+                    " bytes long; PostgreSQL keeps only the first " +
+                    std::to_string(max_identifier_bytes) +
+                    " (so two long names would share one schema): choose a shorter one");
+  }
+  std::string scratch;
+  if (schema.find('\0') != std::string_view::npos || !append_json_string(scratch, schema)) {
+    throw error(errc::invalid_argument,
+                "postgres store: the schema name '" + quote_for_message(schema) +
+                    "' contains a NUL byte or is not valid UTF-8; PostgreSQL names are UTF-8 "
+                    "text without NUL: choose another");
+  }
 }
 
 // A queue's NOTIFY channel: herald_ and 16 hex digits of FNV-1a over schema,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <atomic>         // abandoned from another thread
 #include <cstddef>        // nesting depth
 #include <memory>         // per-thread state, a borrowed connection
 #include <mutex>          // the table
@@ -30,6 +31,9 @@ struct open_transaction {
   std::vector<step> pending;             // not yet sent, in order
   bool on_server = false;                // something was sent: it must be ended there
   bool inside_yours = false;             // a savepoint in a transaction the user began
+  bool ended = false;                    // committed or rolled back; `committed` says which
+  bool committed = false;
+  std::atomic<bool> abandoned{false};  // destroyed on another thread: its own rolls it back
 
   [[nodiscard]] const char* opening() const noexcept {
     return inside_yours ? "SAVEPOINT herald_yours" : "BEGIN";
@@ -90,16 +94,16 @@ struct open_transaction {
 // touched by that thread.
 class transaction_table {
  public:
-  open_transaction* find(std::thread::id owner) {
+  std::shared_ptr<open_transaction> find(std::thread::id owner) {
     std::lock_guard lock(mutex_);
     auto it = open_.find(owner);
-    return it == open_.end() ? nullptr : it->second.get();
+    return it == open_.end() ? nullptr : it->second;
   }
-  void add(std::thread::id owner, std::unique_ptr<open_transaction> t) {
+  void add(std::thread::id owner, std::shared_ptr<open_transaction> t) {
     std::lock_guard lock(mutex_);
     open_.emplace(owner, std::move(t));
   }
-  std::unique_ptr<open_transaction> remove(std::thread::id owner) {
+  std::shared_ptr<open_transaction> remove(std::thread::id owner) {
     std::lock_guard lock(mutex_);
     auto it = open_.find(owner);
     auto t = std::move(it->second);
@@ -109,7 +113,7 @@ class transaction_table {
 
  private:
   std::mutex mutex_;
-  std::unordered_map<std::thread::id, std::unique_ptr<open_transaction>> open_;
+  std::unordered_map<std::thread::id, std::shared_ptr<open_transaction>> open_;
 };
 
 }  // namespace herald::detail::postgres

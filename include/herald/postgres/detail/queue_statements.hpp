@@ -11,6 +11,7 @@
 #include <vector>       // the list
 
 #include "herald/postgres/detail/connection.hpp"
+#include "herald/postgres/detail/names.hpp"
 #include "herald/postgres/detail/schema.hpp"
 #include "herald/store/queue_store.hpp"
 
@@ -74,10 +75,13 @@ struct queue_statements {
             "LIMIT $4 FOR UPDATE SKIP LOCKED), "
             "c AS (SELECT seq FROM (SELECT seq FROM u UNION ALL SELECT seq FROM hd) x "
             "ORDER BY seq LIMIT $4) "
-            "UPDATE {s}.queue q SET lease = (SELECT nextval('{s}.lease_token')), lease_until = $3, "
-            "attempts = q.attempts + 1, first_attempt_at = coalesce(q.first_attempt_at, $2), "
-            "last_attempt_at = $2 FROM c WHERE q.seq = c.seq RETURNING q.seq, q.id, q.body, "
-            "q.grp, q.attempts, q.enqueued_at, q.first_attempt_at, q.lease_until, q.lease")},
+            "UPDATE {s}.queue q SET lease = (SELECT nextval(") +
+             // The sequence's name in a literal: quoted twice (detail/names.hpp).
+             quote_literal(std::string(s) + ".lease_token") +
+             in(")), lease_until = $3, "
+                "attempts = q.attempts + 1, first_attempt_at = coalesce(q.first_attempt_at, $2), "
+                "last_attempt_at = $2 FROM c WHERE q.seq = c.seq RETURNING q.seq, q.id, q.body, "
+                "q.grp, q.attempts, q.enqueued_at, q.first_attempt_at, q.lease_until, q.lease")},
         {ack, in("DELETE FROM {s}.queue WHERE seq = $1 AND lease = $2 AND NOT dead")},
         // A worker's batch: arrays of seqs and their lease tokens, in one
         // statement; the seqs returned are the ones still held.
