@@ -7,12 +7,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <herald/postgres/postgres_store.hpp>
 #include <herald/queue/queue.hpp>
 #include <herald/queue/worker.hpp>
 #include <herald/runtime/metrics.hpp>
 #include <herald/testing/manual_clock.hpp>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -334,4 +336,32 @@ TEST_CASE("postgres store: a begin() waiting for a pooled connection blocks nobo
   other.join();
   CHECK(other_began.load());
   CHECK(jobs.stats().depth == 2);
+}
+
+TEST_CASE("postgres store: a metrics scrape does not wait for a connection of an exhausted pool",
+          "[queue][postgres][metrics]") {
+  herald_test::postgres_schema s;
+  herald::metrics_registry metrics;
+  auto store = open_store(s, {.pool_size = 1, .metrics = &metrics});
+  herald::queue<job, herald::postgres_store> jobs(store, "jobs");
+  jobs.send(job{1, ""});
+  herald::worker_options options;
+  options.metrics = &metrics;
+  herald::worker worker(
+      jobs, [](const job&) {}, options);  // its depth collector reads the store
+  // Scrapes run on a thread of their own: this one's transaction is not theirs.
+  const std::string before =
+      std::async(std::launch::async, [&] { return metrics.prometheus(); }).get();
+  CHECK(before.find("herald_queue_depth{queue=\"jobs\"} 1\n") != std::string::npos);
+  std::optional<herald::postgres_store::transaction> tx;
+  tx.emplace(store.begin());  // holds the only connection
+  auto scrape = std::async(std::launch::async, [&] { return metrics.prometheus(); });
+  const bool answered = scrape.wait_for(10s) == std::future_status::ready;
+  CHECK(answered);
+  tx.reset();  // lets a scrape that waited end, so that the test ends either way
+  const std::string text = scrape.get();
+  CHECK(text.find("herald_queue_depth{queue=\"jobs\"} 1\n") !=
+        std::string::npos);  // its last value
+  // The worker's collector and the store's own, each counted.
+  CHECK(text.find("herald_metrics_collector_failures_total 2\n") != std::string::npos);
 }

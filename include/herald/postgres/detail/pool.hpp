@@ -9,6 +9,8 @@
 #include <utility>             // std::exchange
 #include <vector>              // idle connections
 
+#include "herald/detail/collecting.hpp"
+#include "herald/error.hpp"
 #include "herald/postgres/detail/connection.hpp"
 
 namespace herald::detail::postgres {
@@ -51,7 +53,13 @@ class pool {
 
   lease take() {
     std::unique_lock lock(mutex_);
-    freed_.wait(lock, [&] { return !idle_.empty() || open_count_ < size_; });
+    const auto free = [&] { return !idle_.empty() || open_count_ < size_; };
+    if (herald::detail::collecting_metrics && !free()) {
+      throw store_error(errc::storage_busy,
+                        "postgres: every connection of the pool is in use; a metrics scrape does "
+                        "not wait for one (the gauge keeps its last value)");
+    }
+    freed_.wait(lock, free);
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();
