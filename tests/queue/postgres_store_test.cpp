@@ -218,11 +218,14 @@ TEST_CASE("postgres store: the caller's rows and the messages commit or roll bac
   CHECK(jobs.stats().depth == 1);
 }
 
-TEST_CASE("postgres store: another process's send wakes an idle worker here at once",
-          "[queue][postgres][threads]") {
+TEST_CASE(
+    "postgres store: another process's send wakes an idle worker here at once, also the first "
+    "after either side's connection broke",
+    "[queue][postgres][threads]") {
   herald_test::postgres_schema s;
   auto here = open_store(s, {.application_name = s.name()});
-  auto there = open_store(s, {.listen = false});  // another process's store
+  // another process's store
+  auto there = open_store(s, {.application_name = s.name() + "_sender", .listen = false});
   herald::queue<job, herald::postgres_store> mine(here, "jobs");
   herald::queue<job, herald::postgres_store> theirs(there, "jobs");
   herald_test::signal_box handled;
@@ -244,6 +247,13 @@ TEST_CASE("postgres store: another process's send wakes an idle worker here at o
   REQUIRE(handled.wait_for_count(2));
   theirs.send(job{3, ""});
   REQUIRE(handled.wait_for_count(3));
+  // The sender's notifying connection is cut (a server restart, a proxy's idle
+  // timeout): the first send after it still wakes the worker.
+  CHECK(raw.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                   "application_name = '" +
+                   s.name() + "_sender' AND query LIKE 'NOTIFY%'") == "1");
+  theirs.send(job{4, ""});
+  REQUIRE(handled.wait_for_count(4));
   CHECK(w.stop().in_time);
 }
 
