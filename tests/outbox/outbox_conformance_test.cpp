@@ -577,3 +577,24 @@ TEMPLATE_TEST_CASE("outbox: a relay under a host reports to the host's sink and 
   CHECK(herald_test::metric_value(b.metrics, "herald_relay_published_total",
                                   {{"relay", "hosted"}}) == -1);  // nothing beside the host's
 }
+
+TEMPLATE_TEST_CASE(
+    "outbox: a process that disagrees on the partition count is refused, naming both",
+    "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;                              // its outbox has 16 partitions
+  auto second_store = b.fixture.another_store();  // another process on the same data
+  auto& other = herald_test::store_of(second_store, b.fixture.store);
+  using store_type = std::remove_reference_t<decltype(other)>;
+  try {
+    herald::outbox<store_type> eight(other, {.partitions = 8});
+    FAIL("an outbox of 8 partitions opened on a store whose outbox has 16");
+  } catch (const herald::error& e) {
+    CHECK(e.code() == herald::errc::invalid_argument);
+    CHECK_THAT(e.what(),
+               Catch::Contains("partitions") && Catch::Contains("8") && Catch::Contains("16"));
+  }
+  herald::outbox<store_type> same(other, {.partitions = 16, .clock = b.clock});  // agrees: opens
+  b.stage("k", 1);
+  herald::relay relay(same, b.target, b.relay_options());
+  CHECK(drain(relay, b.clock.now()) == 1);
+}
