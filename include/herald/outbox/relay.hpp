@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <atomic>              // a stop past its deadline
 #include <chrono>              // waits
 #include <condition_variable>  // an idle loop wakes for stop()
 #include <cstddef>             // counts
 #include <cstdint>             // sequence numbers
 #include <exception>           // a target's failure
 #include <map>                 // destinations in an outage
+#include <memory>              // an abandonment
 #include <mutex>               // health, the loop's wait
 #include <random>              // backoff jitter
 #include <set>                 // keys that failed this round
@@ -150,13 +152,16 @@ class relay {
   /// Starts the relay's loop thread; returns at once.
   void start() {
     if (loop_.joinable()) return;
+    abandoned_ = false;
     set_health(part_state::running, {});
     loop_ = std::jthread([this](std::stop_token stop) { loop(stop); });
   }
 
-  /// Ends the loop after the round under way and gives its partitions back
-  /// (other relays take them at once). The round's publishes are bounded by
-  /// the target's own timeouts, which is the grace past `deadline`.
+  /// Ends the loop after the record under way and gives its partitions back
+  /// (other relays take them at once). At `deadline` the outbox store's
+  /// calls still waiting for their server are abandoned (PostgreSQL) and the
+  /// partitions are left to expire; a publish under way is bounded by the
+  /// target's own timeout (publish_timeout), which is the grace past `deadline`.
   stop_report stop(duration deadline) {
     stop_report report{options_.name, true, {}};
     if (!loop_.joinable()) return report;
@@ -166,6 +171,11 @@ class relay {
     {
       std::unique_lock lock(mutex_);
       report.in_time = stopped_.wait_until(lock, until, [&] { return !running_; });
+    }
+    std::shared_ptr<void> abandoned;
+    if (!report.in_time) {
+      abandoned_ = true;
+      abandoned = detail::abandon_calls(box_->store());
     }
     loop_.join();
     set_health(part_state::stopped, {});
@@ -200,6 +210,7 @@ class relay {
     std::size_t failures = 0;
     std::string first_failure;
     for (const auto& r : pending) {
+      if (stop_.stop_requested()) break;  // a publish may take the target's whole timeout
       if (!r.key.empty() && failed_keys.count(r.key)) continue;
       if (!still_held(r.partition)) continue;  // the lease ran out under this round
       if (unavailable(r.destination, now)) {
@@ -310,6 +321,7 @@ class relay {
       std::lock_guard lock(mutex_);
       running_ = true;
     }
+    stop_ = stop;
     std::uint32_t failing = 0;
     while (!stop.stop_requested()) {
       std::size_t done = 0;
@@ -327,7 +339,8 @@ class relay {
                      [] { return false; });
     }
     try {
-      box_->storage().leave(owner_);
+      // Past the stop deadline the store's calls are abandoned: the leases expire instead.
+      if (!abandoned_) box_->storage().leave(owner_);
     } catch (...) {
       report(failure_kind::store_failed, detail::code_of(std::current_exception()), {}, 0,
              "giving the relay's partitions back failed (" +
@@ -394,6 +407,8 @@ class relay {
   std::condition_variable_any wake_;
   std::condition_variable_any stopped_;
   bool running_ = false;
+  std::atomic<bool> abandoned_{false};  // the stop deadline passed
+  std::stop_token stop_;                // the loop's: checked between records
   part_health health_;
   std::jthread loop_;
 };
