@@ -13,7 +13,7 @@
 
 namespace {
 
-struct ping {
+struct subscription_ping {
   static constexpr std::string_view event_type = "test.net.ping";
   int n = 0;
 };
@@ -44,7 +44,8 @@ TEST_CASE("reset() racing the bus's destruction on another thread touches nothin
           "[bus][subscription][reliability]") {
   race_reset_against_destruction(300, [](std::vector<herald::subscription>& out) {
     auto bus = std::make_shared<std::optional<herald::bus>>(std::in_place);
-    for (int i = 0; i < 32; ++i) out.push_back((*bus)->subscribe<ping>([](const ping&) {}));
+    for (int i = 0; i < 32; ++i)
+      out.push_back((*bus)->subscribe<subscription_ping>([](const subscription_ping&) {}));
     return [bus] { bus->reset(); };
   });
 }
@@ -77,7 +78,7 @@ TEST_CASE("a subscription that outlives its bus is inactive and resets harmlessl
   herald::subscription s;
   {
     herald::local_bus bus;
-    s = bus.subscribe<ping>([](const ping&) {});
+    s = bus.subscribe<subscription_ping>([](const subscription_ping&) {});
     CHECK(s.active());
   }
   CHECK_FALSE(s.active());

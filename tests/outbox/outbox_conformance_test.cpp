@@ -42,12 +42,16 @@ struct recording_target {
     std::vector<herald::outbox_record> received;
     std::set<std::string> failing_keys;  // publishes of these keys throw
     std::atomic<bool> down{false};
+    // Publishes throw errc::broker_unavailable, as a transport does while its
+    // broker cannot be reached.
+    std::atomic<bool> unreachable{false};
     bool duplicate = false;  // answer every publish as a duplicate
   };
   std::shared_ptr<state> s = std::make_shared<state>();
 
   herald::publish_result operator()(const herald::outbox_record& r) const {
     if (s->down) throw std::runtime_error("broker unreachable");
+    if (s->unreachable) throw herald::error(herald::errc::broker_unavailable, "no broker answers");
     std::lock_guard lock(s->mutex);
     if (s->failing_keys.count(r.key)) throw std::runtime_error("rejected: " + r.key);
     s->received.push_back(r);
@@ -177,6 +181,8 @@ TEMPLATE_TEST_CASE("outbox: a failing head blocks only its own key, then is park
   CHECK(b.failures.of(herald::failure_kind::dead_lettered).size() == 1);
   CHECK(b.box.stats().parked == 1);
   CHECK(b.box.stats().backlog == 2);
+  // Parked messages are not backlog: they have a gauge of their own to alert on.
+  CHECK(herald_test::metric_value(b.metrics, "herald_outbox_parked", {{"relay", "relay"}}) == 1);
   b.stage("good", 6);  // other keys go on
   b.clock.advance(1h);
   CHECK(drain(relay, b.clock.now()) == 1);
@@ -206,6 +212,51 @@ TEMPLATE_TEST_CASE("outbox: a target that is down loses nothing; a duplicate ans
                                   {{"relay", "relay"}}) == 4);
   CHECK(herald_test::metric_value(b.metrics, "herald_relay_published_total",
                                   {{"relay", "relay"}}) == 4);
+}
+
+TEMPLATE_TEST_CASE(
+    "outbox: a broker outage longer than max_attempts rounds spends no attempt and parks nothing; "
+    "all is published once the broker is back",
+    "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  for (int i = 0; i < 6; ++i) b.stage(i % 3 ? "k" + std::to_string(i % 3) : "", i);
+  b.target.s->unreachable = true;
+  herald::relay relay(b.box, b.target, b.relay_options());  // max_attempts 3
+  const int rounds = 10;
+  for (int round = 0; round < rounds; ++round) {
+    CHECK(relay.run_once(b.clock.now()) == 0);
+    b.clock.advance(10min);  // past the longest backoff
+  }
+  CHECK(relay.health().state == herald::part_state::failing);
+  CHECK(b.box.parked().empty());
+  CHECK(b.box.stats().parked == 0);
+  CHECK(b.box.stats().backlog == 6);
+  // One failed publish a round: the rest of the destination waits out the outage untried.
+  CHECK(herald_test::metric_value(b.metrics, "herald_relay_unavailable_total",
+                                  {{"relay", "relay"}}) == rounds);
+  CHECK(herald_test::metric_value(b.metrics, "herald_relay_failed_total", {{"relay", "relay"}}) ==
+        0);
+  CHECK(b.failures.of(herald::failure_kind::dead_lettered).empty());
+
+  // It fails once more; until its backoff ends nothing is tried, after it everything goes.
+  CHECK(relay.run_once(b.clock.now()) == 0);
+  b.target.s->unreachable = false;
+  CHECK(relay.run_once(b.clock.now()) == 0);
+  b.clock.advance(10min);
+  CHECK(drain(relay, b.clock.now()) == 6);
+  CHECK(b.target.by_key()["k1"] == std::vector<int>{1, 4});
+  CHECK(b.target.by_key()["k2"] == std::vector<int>{2, 5});
+  CHECK(b.box.stats().backlog == 0);
+  CHECK(herald_test::metric_value(b.metrics, "herald_relay_parked_total", {{"relay", "relay"}}) ==
+        0);
+  // A refusal still spends attempts and parks.
+  b.stage("k1", 6);
+  b.target.s->failing_keys = {"k1"};
+  for (int round = 0; round < 3; ++round) {
+    b.clock.advance(10min);
+    relay.run_once(b.clock.now());
+  }
+  CHECK(b.box.stats().parked == 1);
 }
 
 TEMPLATE_TEST_CASE("outbox: relays share the partitions and never both hold one",
@@ -630,4 +681,25 @@ TEMPLATE_TEST_CASE(
   for (const auto& r : refusals) CHECK_THAT(r, Catch::Contains("thread other than"));
   CHECK(b.box.stats().backlog == 0);
   CHECK(inbox.remembered() == 0);
+}
+
+TEMPLATE_TEST_CASE(
+    "outbox: a process that disagrees on the partition count is refused, naming both",
+    "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;                              // its outbox has 16 partitions
+  auto second_store = b.fixture.another_store();  // another process on the same data
+  auto& other = herald_test::store_of(second_store, b.fixture.store);
+  using store_type = std::remove_reference_t<decltype(other)>;
+  try {
+    herald::outbox<store_type> eight(other, {.partitions = 8});
+    FAIL("an outbox of 8 partitions opened on a store whose outbox has 16");
+  } catch (const herald::error& e) {
+    CHECK(e.code() == herald::errc::invalid_argument);
+    CHECK_THAT(e.what(),
+               Catch::Contains("partitions") && Catch::Contains("8") && Catch::Contains("16"));
+  }
+  herald::outbox<store_type> same(other, {.partitions = 16, .clock = b.clock});  // agrees: opens
+  b.stage("k", 1);
+  herald::relay relay(same, b.target, b.relay_options());
+  CHECK(drain(relay, b.clock.now()) == 1);
 }

@@ -30,7 +30,7 @@ namespace {
 using namespace std::chrono_literals;
 using herald_test::job;
 
-constexpr int visibility_ms = 2000;
+constexpr int pg_visibility_ms = 2000;
 constexpr int groups = 64;
 
 int crash_messages(int ci_size) {
@@ -57,7 +57,7 @@ void fill(herald::postgres_store& store, int count) {
 
 pid_t spawn_child(const herald_test::postgres_schema& s, const std::string& log) {
   return herald_test::spawn_crash_child(
-      {"postgres", s.url(), s.name(), log, std::to_string(visibility_ms)}, HERALD_CRASH_CHILD);
+      {"postgres", s.url(), s.name(), log, std::to_string(pg_visibility_ms)}, HERALD_CRASH_CHILD);
 }
 
 // Kills and reaps the children still running when a test ends early, so

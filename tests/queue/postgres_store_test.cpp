@@ -7,12 +7,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <herald/postgres/postgres_store.hpp>
 #include <herald/queue/queue.hpp>
 #include <herald/queue/worker.hpp>
 #include <herald/runtime/metrics.hpp>
 #include <herald/testing/manual_clock.hpp>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,7 +32,7 @@ using herald_test::job;
 
 namespace {
 
-using raw_connection = herald_test::postgres_connection;
+using pg_connection = herald_test::postgres_connection;
 
 herald::postgres_store open_store(const herald_test::postgres_schema& s,
                                   herald::postgres_options o = {}) {
@@ -44,7 +46,7 @@ TEST_CASE("postgres store: a schema from a newer herald is refused and left unch
           "[queue][postgres]") {
   herald_test::postgres_schema s;
   { auto store = open_store(s); }
-  raw_connection raw;
+  pg_connection raw;
   raw.scalar("UPDATE " + s.name() + ".schema_version SET version = 99");
   CHECK_THROWS_WITH(open_store(s),
                     Catch::Contains("schema version 99") &&
@@ -57,7 +59,7 @@ TEST_CASE("postgres store: a schema from a newer herald is refused and left unch
 TEST_CASE("postgres store: a version 1 schema is migrated and keeps its messages",
           "[queue][postgres]") {
   herald_test::postgres_schema s;
-  raw_connection raw;
+  pg_connection raw;
   const std::string q = "\"" + s.name() + "\"";
   raw.scalar("CREATE SCHEMA " + q + "; CREATE TABLE " + q +
              ".schema_version (version integer NOT NULL); INSERT INTO " + q +
@@ -94,7 +96,7 @@ TEST_CASE("postgres store: sixteen stores creating one schema at once do not rac
   for (auto& t : starters) t.join();
   INFO(first_failure);
   CHECK(failures == 0);
-  raw_connection raw;
+  pg_connection raw;
   CHECK(raw.scalar("SELECT count(*) FROM " + s.name() + ".schema_version") == "1");
 }
 
@@ -146,7 +148,7 @@ TEST_CASE("postgres store: a lost connection fails one call as transient, and th
   herald::manual_clock clock;
   herald::queue<job, herald::postgres_store> jobs(store, "jobs", {.clock = clock});
   jobs.send(job{1, ""});
-  raw_connection raw;
+  pg_connection raw;
   // The pool's one connection, and the one that notifies other processes if it is open yet.
   const auto ended = raw.scalar(
       "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -172,7 +174,7 @@ TEST_CASE("postgres store: a lock held past lock_timeout is reported as busy, na
           "[queue][postgres]") {
   herald_test::postgres_schema s;
   auto store = open_store(s, {.lock_timeout = 200ms});
-  raw_connection raw;
+  pg_connection raw;
   raw.scalar("BEGIN; LOCK TABLE " + s.name() + ".queue IN ACCESS EXCLUSIVE MODE");
   try {
     (void)store.stats("jobs", herald::time_point{});
@@ -192,7 +194,7 @@ TEST_CASE("postgres store: the caller's rows and the messages commit or roll bac
   auto store = open_store(s);
   herald::manual_clock clock;
   herald::queue<job, herald::postgres_store> jobs(store, "jobs", {.clock = clock});
-  raw_connection raw;
+  pg_connection raw;
   raw.scalar("CREATE TABLE " + s.name() + ".orders (id integer)");
   auto write_order = [&](herald::postgres_store::transaction& tx) {
     PGresult* r =
@@ -217,11 +219,14 @@ TEST_CASE("postgres store: the caller's rows and the messages commit or roll bac
   CHECK(jobs.stats().depth == 1);
 }
 
-TEST_CASE("postgres store: another process's send wakes an idle worker here at once",
-          "[queue][postgres][threads]") {
+TEST_CASE(
+    "postgres store: another process's send wakes an idle worker here at once, also the first "
+    "after either side's connection broke",
+    "[queue][postgres][threads]") {
   herald_test::postgres_schema s;
   auto here = open_store(s, {.application_name = s.name()});
-  auto there = open_store(s, {.listen = false});  // another process's store
+  // another process's store
+  auto there = open_store(s, {.application_name = s.name() + "_sender", .listen = false});
   herald::queue<job, herald::postgres_store> mine(here, "jobs");
   herald::queue<job, herald::postgres_store> theirs(there, "jobs");
   herald_test::signal_box handled;
@@ -234,7 +239,7 @@ TEST_CASE("postgres store: another process's send wakes an idle worker here at o
   REQUIRE(handled.wait_for_count(1));
   // The listening connection is cut: it reconnects, and wakes the worker
   // in case it missed something meanwhile.
-  raw_connection raw;
+  pg_connection raw;
   const std::string cut =
       "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '" +
       s.name() + "' AND query LIKE 'LISTEN%'";
@@ -243,6 +248,13 @@ TEST_CASE("postgres store: another process's send wakes an idle worker here at o
   REQUIRE(handled.wait_for_count(2));
   theirs.send(job{3, ""});
   REQUIRE(handled.wait_for_count(3));
+  // The sender's notifying connection is cut (a server restart, a proxy's idle
+  // timeout): the first send after it still wakes the worker.
+  CHECK(raw.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                   "application_name = '" +
+                   s.name() + "_sender' AND query LIKE 'NOTIFY%'") == "1");
+  theirs.send(job{4, ""});
+  REQUIRE(handled.wait_for_count(4));
   CHECK(w.stop().in_time);
 }
 
@@ -294,7 +306,7 @@ TEST_CASE(
            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   const double alone = work_all();
-  raw_connection holder;
+  pg_connection holder;
   holder.scalar("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM pg_class");
   const double beside = work_all();
   CHECK(handled == 2 * messages);
@@ -394,7 +406,7 @@ TEST_CASE(
     auto leased = store.lease("jobs", 10, clock.now(), 30s);
     REQUIRE(leased.size() == 1);
     CHECK(store.ack("jobs", leased[0]));
-    raw_connection raw;
+    pg_connection raw;
     CHECK(raw.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = " +
                      herald::detail::postgres::quote_literal(name)) == "1");
   }
@@ -420,7 +432,7 @@ TEST_CASE(
   refused(std::string("a\0b", 3), {"NUL"});
   refused("bad \xff\xfe utf8", {"UTF-8"});
   refused("", {"empty"});
-  raw_connection raw;
+  pg_connection raw;
   CHECK(raw.scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'herald_long_%'") == "0");
   // 63 bytes is the limit, and fits.
   hostile_schema fits("h" + std::to_string(::getpid()) + "_" +
@@ -428,4 +440,32 @@ TEST_CASE(
   REQUIRE(fits.name.size() == 63);
   herald::postgres_store store(url, {.schema = fits.name, .pool_size = 1});
   CHECK(raw.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = '" + fits.name + "'") == "1");
+}
+
+TEST_CASE("postgres store: a metrics scrape does not wait for a connection of an exhausted pool",
+          "[queue][postgres][metrics]") {
+  herald_test::postgres_schema s;
+  herald::metrics_registry metrics;
+  auto store = open_store(s, {.pool_size = 1, .metrics = &metrics});
+  herald::queue<job, herald::postgres_store> jobs(store, "jobs");
+  jobs.send(job{1, ""});
+  herald::worker_options options;
+  options.metrics = &metrics;
+  herald::worker worker(
+      jobs, [](const job&) {}, options);  // its depth collector reads the store
+  // Scrapes run on a thread of their own: this one's transaction is not theirs.
+  const std::string before =
+      std::async(std::launch::async, [&] { return metrics.prometheus(); }).get();
+  CHECK(before.find("herald_queue_depth{queue=\"jobs\"} 1\n") != std::string::npos);
+  std::optional<herald::postgres_store::transaction> tx;
+  tx.emplace(store.begin());  // holds the only connection
+  auto scrape = std::async(std::launch::async, [&] { return metrics.prometheus(); });
+  const bool answered = scrape.wait_for(10s) == std::future_status::ready;
+  CHECK(answered);
+  tx.reset();  // lets a scrape that waited end, so that the test ends either way
+  const std::string text = scrape.get();
+  CHECK(text.find("herald_queue_depth{queue=\"jobs\"} 1\n") !=
+        std::string::npos);  // its last value
+  // The worker's collector and the store's own, each counted.
+  CHECK(text.find("herald_metrics_collector_failures_total 2\n") != std::string::npos);
 }

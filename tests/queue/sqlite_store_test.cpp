@@ -96,7 +96,8 @@ TEST_CASE("sqlite store: a version 1 file is migrated and keeps its messages", "
     old.exec(
         "DROP TABLE herald_dedup; DROP INDEX herald_queue_groups; DROP TABLE herald_outbox; "
         "DROP TABLE herald_outbox_partitions; DROP TABLE herald_outbox_relays; "
-        "DROP TABLE herald_inbox; UPDATE herald_schema SET version = 1");
+        "DROP TABLE herald_inbox; DROP TABLE herald_outbox_settings; "
+        "UPDATE herald_schema SET version = 1");
   }
   herald::sqlite_store store(db.path());
   CHECK(raw_connection(db.path()).scalar("SELECT version FROM herald_schema") ==

@@ -166,3 +166,35 @@ TEST_CASE("metrics: names, label escaping, histograms and the text format", "[ru
   r.counter("jobs_total", "Jobs.", {{"queue", "a\"b\\c\nd"}}).add();
   CHECK(has_line(r.prometheus(), "jobs_total{queue=\"a\\\"b\\\\c\\nd\"} 4"));
 }
+
+TEST_CASE(
+    "metrics: a collector that throws keeps its gauge's last value, is counted, and the rest "
+    "of the scrape goes on",
+    "[runtime][metrics]") {
+  herald::metrics_registry metrics;
+  auto depth = metrics.gauge("herald_test_depth", "A gauge its collector reads from a store.");
+  auto handled = metrics.counter("herald_test_handled_total", "Counted by its part.");
+  bool down = false;
+  double stored = 7;
+  metrics.add_collector([&] {
+    if (down) throw herald::store_error(herald::errc::storage_unavailable, "the server is away");
+    depth.set(stored);
+  });
+  int later_ran = 0;
+  metrics.add_collector([&] { ++later_ran; });
+  handled.add(3);
+  CHECK(has_line(metrics.prometheus(), "herald_test_depth 7"));
+  down = true;
+  stored = 9;
+  std::string text;
+  REQUIRE_NOTHROW(text = metrics.prometheus());
+  CHECK(has_line(text, "herald_test_depth 7"));  // its last value
+  CHECK(has_line(text, "herald_test_handled_total 3"));
+  CHECK(has_line(text, "herald_metrics_collector_failures_total 1"));
+  CHECK(later_ran == 2);  // the collectors after it ran
+  CHECK(promtool_check(text).empty());
+  down = false;
+  text = metrics.prometheus();
+  CHECK(has_line(text, "herald_test_depth 9"));
+  CHECK(has_line(text, "herald_metrics_collector_failures_total 1"));
+}

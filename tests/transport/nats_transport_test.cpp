@@ -16,6 +16,7 @@
 #include <herald/nats/nats_transport.hpp>
 #include <herald/outbox/relay.hpp>
 #include <herald/runtime/metrics.hpp>
+#include <herald/store/memory_outbox.hpp>
 #include <herald/topic/topic.hpp>
 #include <map>
 #include <set>
@@ -431,6 +432,74 @@ TEST_CASE(
   CHECK(lost == 0);
   CHECK(fan_lost == 0);
   CHECK(refused == 0);  // the publisher waited out the restart
+}
+
+// Run alone (it kills and restarts the server every NATS test shares): see tests/CMakeLists.txt.
+TEST_CASE(
+    "relay: a NATS outage longer than max_attempts rounds parks nothing, and all is published "
+    "once the broker is back; a publish_timeout below ack_timeout is honoured",
+    "[.][nats-restart]") {
+  using namespace std::chrono_literals;
+  nats_server_control server;
+  REQUIRE(!server.dir.empty());
+  failure_recorder failures;
+  auto options = test_nats_options(&failures);
+  options.publish_timeout = 200ms;  // below ack_timeout (2 s)
+  herald::nats_transport transport(options);
+  const auto subject = options.stream_prefix + ".relayed";
+  transport.publish(subject, bytes("before"));  // its stream exists before the outage
+  herald::memory_store store;
+  herald::metrics_registry metrics;
+  herald::outbox<herald::memory_store> box(store, {.source = "/test", .destination = subject});
+  herald::relay_options relay_options;
+  relay_options.retry = {20ms, 2.0, 100ms, 3, false};
+  relay_options.poll_interval = 5ms;
+  relay_options.failures = &failures;
+  relay_options.metrics = &metrics;
+  herald::relay relay(box, herald::to_transport(transport), relay_options);
+  server.kill_hard();
+  {
+    const auto started = std::chrono::steady_clock::now();
+    CHECK_THROWS_AS(transport.publish(subject, bytes("down")), herald::error);
+    const auto took = std::chrono::steady_clock::now() - started;
+    WARN("a publish to a broker that is down took "
+         << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    CHECK(took < 200ms + 800ms);  // the grace: scheduling, the last attempt's own return
+  }
+  for (int i = 0; i < 10; ++i) {
+    auto tx = store.begin();
+    box.stage(tx, home::temperature{"k" + std::to_string(i % 5), static_cast<double>(i)},
+              {.key = "k" + std::to_string(i % 5)});
+    tx.commit();
+  }
+  relay.start();
+  // Four times max_attempts failed publishes while the broker is away.
+  REQUIRE(failures.wait_for_count(12));
+  CHECK(box.stats().parked == 0);
+  CHECK(box.parked().empty());
+  {
+    // It stops within its deadline: it checks between records, and an
+    // outage ends a destination's round at its first failure.
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(relay.stop(2s).in_time);
+    CHECK(std::chrono::steady_clock::now() - started < 2s + options.publish_timeout + 500ms);
+  }
+  relay.start();
+  server.start();
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (box.stats().backlog > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(box.stats().backlog == 0);
+  CHECK(box.stats().parked == 0);
+  CHECK(relay.stop(10s).in_time);
+  std::size_t published = 0;
+  metrics.visit([&](std::string_view name, std::string_view, herald::metric_type,
+                    const herald::metric_series& series) {
+    if (name == "herald_relay_published_total")
+      published = static_cast<std::size_t>(series.value());
+  });
+  CHECK(published == 10);
 }
 
 TEST_CASE(

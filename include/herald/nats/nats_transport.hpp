@@ -289,10 +289,14 @@ class nats_transport {
   publish_result publish_stored(natsMsg* msg, const std::string& id, const std::string& what) {
     jsPubOptions po;
     jsPubOptions_Init(&po);
-    po.MaxWait = detail::nats_ms(options_.ack_timeout);
     po.MsgId = id.c_str();
     const auto deadline = std::chrono::steady_clock::now() + options_.publish_timeout;
     for (;;) {
+      // An attempt waits for its acknowledgement no longer than the time
+      // left: a publish_timeout below ack_timeout is honoured.
+      const auto left = deadline - std::chrono::steady_clock::now();
+      po.MaxWait = std::max<std::int64_t>(
+          1, std::min(detail::nats_ms(options_.ack_timeout), detail::nats_ms(left)));
       jsPubAck* ack = nullptr;
       jsErrCode code{};
       const natsStatus s = js_PublishMsg(&ack, connection_.js(), msg, &po, &code);
@@ -306,7 +310,8 @@ class nats_transport {
                            "cannot " + what + " (for " +
                                std::to_string(detail::nats_ms(options_.publish_timeout)) + " ms)");
       }
-      std::this_thread::sleep_for(options_.reconnect_wait);
+      std::this_thread::sleep_for(
+          std::min<duration>(options_.reconnect_wait, deadline - std::chrono::steady_clock::now()));
     }
   }
 

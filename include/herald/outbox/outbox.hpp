@@ -67,6 +67,7 @@ class outbox {
     if (options_.partitions == 0) {
       throw error(errc::invalid_argument, "outbox: partitions must be at least 1");
     }
+    storage_.agree_partitions(options_.partitions);
     if (options_.metrics) {
       staged_ = options_.metrics->counter("herald_outbox_staged_total",
                                           "Messages staged in the outbox (rolled back ones too).");

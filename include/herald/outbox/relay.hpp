@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <atomic>              // a stop past its deadline
 #include <chrono>              // waits
 #include <condition_variable>  // an idle loop wakes for stop()
 #include <cstddef>             // counts
 #include <cstdint>             // sequence numbers
 #include <exception>           // a target's failure
+#include <map>                 // destinations in an outage
+#include <memory>              // an abandonment
 #include <mutex>               // health, the loop's wait
 #include <random>              // backoff jitter
 #include <set>                 // keys that failed this round
@@ -37,7 +40,12 @@ struct relay_options {
   /// Messages read and published per round.
   std::size_t batch = 100;
   /// Waits between failed publishes of one message (and its key behind it);
-  /// after max_attempts failures the message is parked until released.
+  /// after max_attempts failures the message is parked until released. A
+  /// transient failure (errc::broker_unavailable, storage_unavailable,
+  /// storage_busy, storage_full: the broker or store unreachable or not
+  /// answering in time) spends no attempt: the destination waits this
+  /// policy's backoff, growing per failure in a row, and is tried again for
+  /// as long as the outage lasts.
   retry_policy retry{std::chrono::milliseconds(100), 2.0, std::chrono::seconds(30), 10, true};
   /// How long a partition stays with this relay without a renewal (renewed
   /// four times per lease). A relay that dies gives its keys up after this long.
@@ -144,13 +152,16 @@ class relay {
   /// Starts the relay's loop thread; returns at once.
   void start() {
     if (loop_.joinable()) return;
+    abandoned_ = false;
     set_health(part_state::running, {});
     loop_ = std::jthread([this](std::stop_token stop) { loop(stop); });
   }
 
-  /// Ends the loop after the round under way and gives its partitions back
-  /// (other relays take them at once). The round's publishes are bounded by
-  /// the target's own timeouts, which is the grace past `deadline`.
+  /// Ends the loop after the record under way and gives its partitions back
+  /// (other relays take them at once). At `deadline` the outbox store's
+  /// calls still waiting for their server are abandoned (PostgreSQL) and the
+  /// partitions are left to expire; a publish under way is bounded by the
+  /// target's own timeout (publish_timeout), which is the grace past `deadline`.
   stop_report stop(duration deadline) {
     stop_report report{options_.name, true, {}};
     if (!loop_.joinable()) return report;
@@ -160,6 +171,11 @@ class relay {
     {
       std::unique_lock lock(mutex_);
       report.in_time = stopped_.wait_until(lock, until, [&] { return !running_; });
+    }
+    std::shared_ptr<void> abandoned;
+    if (!report.in_time) {
+      abandoned_ = true;
+      abandoned = detail::abandon_calls(box_->store());
     }
     loop_.join();
     set_health(part_state::stopped, {});
@@ -194,15 +210,30 @@ class relay {
     std::size_t failures = 0;
     std::string first_failure;
     for (const auto& r : pending) {
+      if (stop_.stop_requested()) break;  // a publish may take the target's whole timeout
       if (!r.key.empty() && failed_keys.count(r.key)) continue;
       if (!still_held(r.partition)) continue;  // the lease ran out under this round
+      if (unavailable(r.destination, now)) {
+        if (!r.key.empty()) failed_keys.insert(r.key);
+        continue;
+      }
       try {
         if (publish(r)) duplicates_.add();
         sent.push_back(r.seq);
         published_.add();
+        outages_.erase(r.destination);
       } catch (...) {
         const std::string why = detail::what_of(std::current_exception());
+        const errc code = detail::code_of(std::current_exception());
         if (!r.key.empty()) failed_keys.insert(r.key);
+        if (transient(code)) {
+          // The broker is down or slow, not refusing this message: an outage
+          // must not spend the attempts that park messages, and trying the
+          // rest of the destination's batch now would only wait out more timeouts.
+          if (failures++ == 0) first_failure = why;
+          outage(r, code, why, now);
+          continue;
+        }
         const std::uint32_t attempt = r.attempts + 1;
         const bool parked = storage.failed(r, why, now, saturating_add(now, backoff(attempt)),
                                            options_.retry.max_attempts);
@@ -251,6 +282,32 @@ class relay {
 
   duration backoff(std::uint32_t attempt) { return options_.retry.backoff(attempt, random_); }
 
+  // Failures that may pass by themselves: the broker (or a queue target's
+  // store) unreachable, busy or not answering in time.
+  static bool transient(errc code) noexcept {
+    return code == errc::broker_unavailable || code == errc::storage_unavailable ||
+           code == errc::storage_busy || code == errc::storage_full;
+  }
+
+  // True while `destination` waits out the backoff of an outage.
+  bool unavailable(const std::string& destination, time_point now) const {
+    const auto o = outages_.find(destination);
+    return o != outages_.end() && now < o->second.resume_at;
+  }
+
+  void outage(const outbox_record& r, errc code, const std::string& why, time_point now) {
+    auto& o = outages_[r.destination];
+    ++o.failures;
+    const duration wait = backoff(o.failures);
+    o.resume_at = saturating_add(now, wait);
+    unavailable_.add();
+    report(failure_kind::retry_scheduled, code, r.id, r.attempts,
+           "publishing to '" + r.destination + "' failed for a cause that may pass (" + why +
+               "); no attempt is spent: its messages are tried again in " +
+               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) +
+               " ms (" + std::to_string(o.failures) + " such failures in a row)");
+  }
+
   template <class Storage>
   void refresh_stats(Storage& storage, time_point now) {
     const outbox_stats s = storage.stats(now);
@@ -264,6 +321,7 @@ class relay {
       std::lock_guard lock(mutex_);
       running_ = true;
     }
+    stop_ = stop;
     std::uint32_t failing = 0;
     while (!stop.stop_requested()) {
       std::size_t done = 0;
@@ -281,7 +339,8 @@ class relay {
                      [] { return false; });
     }
     try {
-      box_->storage().leave(owner_);
+      // Past the stop deadline the store's calls are abandoned: the leases expire instead.
+      if (!abandoned_) box_->storage().leave(owner_);
     } catch (...) {
       report(failure_kind::store_failed, detail::code_of(std::current_exception()), {}, 0,
              "giving the relay's partitions back failed (" +
@@ -299,7 +358,13 @@ class relay {
         r.counter("herald_relay_published_total", "Outbox messages the target accepted.", l);
     duplicates_ = r.counter("herald_relay_duplicates_total",
                             "Publishes the target answered as duplicates (a success).", l);
-    failed_ = r.counter("herald_relay_failed_total", "Failed publishes of outbox messages.", l);
+    failed_ = r.counter("herald_relay_failed_total",
+                        "Failed publishes of outbox messages that spent an attempt.", l);
+    unavailable_ = r.counter(
+        "herald_relay_unavailable_total",
+        "Publishes that failed for a cause that may pass (the broker unreachable, a timeout); "
+        "they spend no attempt.",
+        l);
     parked_ = r.counter("herald_relay_parked_total", "Outbox messages parked.", l);
     backlog_ = r.gauge("herald_outbox_backlog", "Committed outbox messages not yet sent.", l);
     parked_now_ = r.gauge("herald_outbox_parked", "Outbox messages parked now.", l);
@@ -329,11 +394,21 @@ class relay {
   std::minstd_rand random_{std::random_device{}()};
   time_point next_claim_{};
   time_point next_housekeeping_{};  // pruning and the backlog gauges, once a second
-  metric_ref published_, duplicates_, failed_, parked_, backlog_, parked_now_, oldest_;
+  // A destination whose last publish failed for a transient cause, and when
+  // it is tried again.
+  struct outage_state {
+    std::uint32_t failures = 0;  // in a row
+    time_point resume_at;
+  };
+  std::map<std::string, outage_state> outages_;
+  metric_ref published_, duplicates_, failed_, unavailable_, parked_, backlog_, parked_now_,
+      oldest_;
   mutable std::mutex mutex_;
   std::condition_variable_any wake_;
   std::condition_variable_any stopped_;
   bool running_ = false;
+  std::atomic<bool> abandoned_{false};  // the stop deadline passed
+  std::stop_token stop_;                // the loop's: checked between records
   part_health health_;
   std::jthread loop_;
 };

@@ -155,6 +155,11 @@ class outbox_storage<postgres_store> {
     prune_ = &sql_.define("outbox_prune",
                           "DELETE FROM {s}.outbox WHERE seq IN (SELECT seq FROM {s}.outbox "
                           "WHERE sent AND sent_at < $1 LIMIT $2)");
+    record_partitions_ = &sql_.define("outbox_record_partitions",
+                                      "INSERT INTO {s}.outbox_settings (partitions) VALUES ($1) "
+                                      "ON CONFLICT (one) DO NOTHING");
+    read_partitions_count_ =
+        &sql_.define("outbox_read_partitions_count", "SELECT partitions FROM {s}.outbox_settings");
     stats_ = &sql_.define(
         "outbox_stats",
         "SELECT count(*) FILTER (WHERE NOT parked), count(*) FILTER (WHERE parked), "
@@ -228,6 +233,20 @@ class outbox_storage<postgres_store> {
                     : c.run(*delete_sent_, params().text(list), "deleting sent");
       return static_cast<std::size_t>(r.affected());
     });
+  }
+
+  void agree_partitions(std::uint32_t partitions) {
+    const auto recorded = sql_.in_transaction([&](detail::postgres::connection& c) {
+      // Two statements: the second's snapshot sees a row another process
+      // committed while the first waited on it.
+      c.run(*record_partitions_, params().integer(partitions),
+            "recording the outbox's partition count");
+      auto r = c.run(*read_partitions_count_, params(), "reading the outbox's partition count");
+      return r.size() > 0 ? static_cast<std::uint32_t>(r.integer(0, 0)) : partitions;
+    });
+    if (recorded != partitions) {
+      detail::partitions_disagree(recorded, partitions, "the outbox of schema " + sql_.schema());
+    }
   }
 
   bool failed(const outbox_record& record, std::string_view why, time_point now,
@@ -310,7 +329,7 @@ class outbox_storage<postgres_store> {
   std::string lock_key_;
   const std::string *key_lock_, *insert_, *serialize_claims_, *forget_dead_, *seen_, *live_,
       *read_partitions_, *write_partition_, *leave_, *pending_, *delete_sent_, *keep_sent_,
-      *failed_, *parked_, *release_, *prune_, *stats_;
+      *failed_, *parked_, *release_, *prune_, *stats_, *record_partitions_, *read_partitions_count_;
 };
 
 /// The inbox on a postgres_store: a claim is a unique insert in the caller's

@@ -331,6 +331,13 @@ class postgres_store {
     return detail::postgres::stats_row(r, now);
   }
 
+  /// Makes every call of this store that is waiting for the server fail at
+  /// once (errc::storage_unavailable; their transactions roll back with
+  /// their connections, which are closed) and refuses new calls, until the
+  /// returned guard is destroyed. Workers and relays do this at their stop
+  /// deadline, so that a server that stopped answering does not hold a stop.
+  [[nodiscard]] detail::postgres::pool::abandonment abandon_calls() { return pool_.abandon(); }
+
   /// The NOTIFY channel of a queue: payload-free, one per queue and schema.
   [[nodiscard]] std::string channel(std::string_view queue) const {
     return detail::postgres::channel_name(options_.schema, queue);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>           // free slots
+#include <atomic>              // health during a stop
 #include <chrono>              // deadlines
 #include <condition_variable>  // run_once waits for its tasks
 #include <cstddef>             // counts
@@ -166,8 +167,14 @@ class worker {
     std::lock_guard lock(control_);
     stop_report result{queue_->name(), true, {}};
     if (!running_) return result;
+    stopping_ = true;
+    struct stopped {
+      std::atomic<bool>& flag;
+      ~stopped() { flag = false; }
+    } done{stopping_};
     running_ = false;
     auto c = core_;
+    std::shared_ptr<void> abandoned;  // the store's calls, past the deadline
     c->stopping.request_stop();
     loop_.request_stop();
     if (watch_) queue_->store().arrivals().unwatch(*std::exchange(watch_, std::nullopt));
@@ -183,6 +190,9 @@ class worker {
           if (!s.handled) result.abandoned.push_back(s.id);
         }
         c->loop_wake.notify_all();
+        // The loop and the settling handlers may wait for a server that does
+        // not answer: their calls fail now, so that the joins below end.
+        abandoned = detail::abandon_calls(queue_->store());
         c->changed.wait(state, [&] { return c->reporting == 0; });
       }
       c->own_threads_stop = true;
@@ -212,7 +222,12 @@ class worker {
   /// Running, stopped (with the reason if it stopped by itself) or failing
   /// (the last store error or lost lease).
   [[nodiscard]] part_health health() const {
-    std::lock_guard lock(control_);
+    // A stop holds control_ until its deadline: health answers meanwhile.
+    std::unique_lock lock(control_, std::defer_lock);
+    while (!lock.try_lock()) {
+      if (stopping_) return {"worker " + queue_->name(), part_state::stopped, "stopping", {}};
+      std::this_thread::yield();  // start() or use(): brief
+    }
     std::lock_guard state(core_->mutex);
     part_health h{"worker " + queue_->name(), part_state::stopped, core_->stop_reason,
                   core_->last_error};
@@ -277,6 +292,7 @@ class worker {
   std::shared_ptr<core> core_;
   mutable std::mutex control_;
   bool running_ = false;
+  std::atomic<bool> stopping_{false};  // a stop holds control_
   std::optional<arrival_signal::token> watch_;
   std::optional<std::uint64_t> collector_;
   std::jthread loop_;

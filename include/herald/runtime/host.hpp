@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <algorithm>          // what is left of the deadline
-#include <chrono>             // the shared stop deadline
-#include <cstddef>            // counts
-#include <memory>             // type-erased parts
-#include <mutex>              // start/stop from any thread
-#include <nlohmann/json.hpp>  // health as JSON
-#include <string>             // names
-#include <vector>             // parts in order
+#include <algorithm>           // what is left of the deadline
+#include <chrono>              // the shared stop deadline
+#include <condition_variable>  // a second stop waits for the first
+#include <cstddef>             // counts
+#include <memory>              // type-erased parts
+#include <mutex>               // start/stop from any thread
+#include <nlohmann/json.hpp>   // health as JSON
+#include <string>              // names
+#include <vector>              // parts in order
 
 #include "herald/error.hpp"
 #include "herald/runtime/failure.hpp"
@@ -64,6 +65,7 @@ class host {
   void start() {
     std::lock_guard lock(mutex_);
     if (started_) return;
+    if (stopping_) throw error(errc::invalid_argument, "host: start() while a stop is under way");
     std::size_t i = 0;
     try {
       for (; i < parts_.size(); ++i) parts_[i]->start();
@@ -77,11 +79,17 @@ class host {
   /// Stops every part in reverse order within one shared `deadline`: each
   /// part gets what is left of it (plus its own documented grace). What did
   /// not stop in time is in the report and goes to the failure sink.
+  /// health() answers while it runs; a second stop() waits for the first.
   host_stop_report stop(duration deadline = std::chrono::seconds(30)) {
-    std::lock_guard lock(mutex_);
     host_stop_report report;
-    if (!started_) return report;
-    started_ = false;
+    {
+      std::unique_lock lock(mutex_);
+      stopped_.wait(lock, [&] { return !stopping_; });
+      if (!started_) return report;
+      started_ = false;
+      stopping_ = true;
+    }
+    // Parts are not added once started: the list stays as it is.
     const auto until = std::chrono::steady_clock::now() + deadline;
     for (auto it = parts_.rbegin(); it != parts_.rend(); ++it) {
       const auto left =
@@ -102,7 +110,10 @@ class host {
       }
       report.parts.push_back(std::move(r));
     }
+    std::lock_guard lock(mutex_);
     signals_.reset();
+    stopping_ = false;
+    stopped_.notify_all();
     return report;
   }
 
@@ -189,6 +200,8 @@ class host {
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<concept_t>> parts_;
   bool started_ = false;
+  bool stopping_ = false;
+  std::condition_variable stopped_;
   detail::wakeup_pipe stop_requested_;
   std::unique_ptr<detail::stop_signals> signals_;
 };

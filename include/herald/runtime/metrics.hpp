@@ -17,6 +17,7 @@
 #include <utility>  // std::move
 #include <vector>   // labels, buckets
 
+#include "herald/detail/collecting.hpp"
 #include "herald/error.hpp"
 
 namespace herald {
@@ -107,7 +108,11 @@ class metrics_registry {
   }
 
   /// Called before each render/visit, e.g. to read a queue's depth. Returns
-  /// a token for remove_collector(); a part removes its own when it goes.
+  /// a token for remove_collector(); a part removes its own when it goes. A
+  /// collector that throws (its store is down) leaves the gauges it sets at
+  /// their last values and counts one herald_metrics_collector_failures_total;
+  /// the rest of the scrape goes on. A PostgreSQL store whose pool has no free
+  /// connection fails a collector at once rather than blocking the scrape.
   std::uint64_t add_collector(std::function<void()> collect) {
     std::lock_guard lock(mutex_);
     collectors_.emplace(++last_collector_, std::move(collect));
@@ -123,7 +128,7 @@ class metrics_registry {
   void visit(const std::function<void(std::string_view name, std::string_view help, metric_type,
                                       const metric_series&)>& visitor) {
     std::lock_guard lock(mutex_);
-    for (auto& [token, collect] : collectors_) collect();
+    run_collectors();
     for (const auto& [name, f] : families_) {
       for (const auto& [key, s] : f.series) visitor(name, f.help, f.type, *s);
     }
@@ -164,6 +169,27 @@ class metrics_registry {
   }
 
  private:
+  // Under mutex_.
+  void run_collectors() {
+    struct flag {
+      bool before = std::exchange(detail::collecting_metrics, true);
+      ~flag() { detail::collecting_metrics = before; }
+    } collecting;
+    for (auto& [token, collect] : collectors_) {
+      try {
+        collect();
+      } catch (...) {
+        if (!collector_failures_) {
+          collector_failures_ = series_locked(
+              "herald_metrics_collector_failures_total",
+              "Collectors that threw (a store that is down): their gauges kept their last values.",
+              metric_type::counter, {}, {});
+        }
+        collector_failures_.add();
+      }
+    }
+  }
+
   struct family {
     std::string help;
     metric_type type;
@@ -175,6 +201,11 @@ class metrics_registry {
     check_name(name);
     for (const auto& [k, v] : labels) check_name(k);
     std::lock_guard lock(mutex_);
+    return series_locked(name, help, type, std::move(labels), std::move(bounds));
+  }
+
+  metric_ref series_locked(std::string_view name, std::string_view help, metric_type type,
+                           metric_labels labels, std::vector<double> bounds) {
     auto [it, fresh] =
         families_.try_emplace(std::string(name), family{std::string(help), type, {}});
     if (!fresh && it->second.type != type) {
@@ -246,6 +277,7 @@ class metrics_registry {
   std::map<std::string, family> families_;
   std::map<std::uint64_t, std::function<void()>> collectors_;
   std::uint64_t last_collector_ = 0;
+  metric_ref collector_failures_;
 };
 
 }  // namespace herald

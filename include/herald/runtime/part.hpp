@@ -2,6 +2,7 @@
 #pragma once
 
 #include <concepts>  // the part concept
+#include <memory>    // an abandonment, type-erased
 #include <string>    // names, reasons, ids
 #include <vector>    // what did not stop
 
@@ -56,4 +57,20 @@ concept part = requires(P& p, const P& cp, time_point now, duration deadline,
   p.use(context);
 };
 
+namespace detail {
+
+// At a part's stop deadline: where the store can (PostgreSQL), its calls
+// that wait for the server fail at once, and no new one starts, while the
+// result lives; the threads the stop joins are in such calls. Elsewhere
+// null: memory and SQLite calls do not wait on a network.
+template <class Store>
+std::shared_ptr<void> abandon_calls(Store& store) {
+  if constexpr (requires { store.abandon_calls(); }) {
+    return std::make_shared<decltype(store.abandon_calls())>(store.abandon_calls());
+  } else {
+    return nullptr;
+  }
+}
+
+}  // namespace detail
 }  // namespace herald

@@ -114,6 +114,10 @@ class outbox_storage<sqlite_store> {
     prune_ = db_.prepare(
         "DELETE FROM herald_outbox WHERE seq IN (SELECT seq FROM herald_outbox "
         "WHERE sent = 1 AND sent_at < ?1 LIMIT ?2)");
+    record_partitions_ = db_.prepare(
+        "INSERT INTO herald_outbox_settings (one, partitions) VALUES (1, ?1) "
+        "ON CONFLICT (one) DO NOTHING");
+    read_settings_ = db_.prepare("SELECT partitions FROM herald_outbox_settings");
     stats_ = db_.prepare(
         "SELECT coalesce(sum(parked = 0), 0), coalesce(sum(parked = 1), 0), "
         "min(CASE WHEN parked = 0 THEN staged_at END) FROM herald_outbox WHERE sent = 0");
@@ -156,6 +160,17 @@ class outbox_storage<sqlite_store> {
       }
       return plan.held;
     });
+  }
+
+  void agree_partitions(std::uint32_t partitions) {
+    const auto recorded = db_.in_transaction([&] {
+      db_.use(record_partitions_).bind(1, static_cast<std::int64_t>(partitions)).step();
+      auto r = db_.use(read_settings_);
+      return r.step() ? static_cast<std::uint32_t>(r.integer(0)) : partitions;
+    });
+    if (recorded != partitions) {
+      detail::partitions_disagree(recorded, partitions, "this SQLite file's outbox");
+    }
   }
 
   void leave(std::string_view owner) {
@@ -276,7 +291,7 @@ class outbox_storage<sqlite_store> {
   detail::sqlite::statements_on db_;
   statement insert_, read_partitions_, seen_, live_, forget_dead_, write_partition_, leave_relays_,
       leave_partitions_, pending_, delete_sent_, keep_sent_, failed_, parked_, release_, prune_,
-      stats_;
+      stats_, record_partitions_, read_settings_;
 };
 
 /// The inbox on a sqlite_store: a claim is a unique insert in the caller's

@@ -34,7 +34,7 @@ namespace herald {
 class sqlite_store {
  public:
   using queue_store_concept = queue_store_tag;
-  static constexpr std::int64_t schema_version = 3;
+  static constexpr std::int64_t schema_version = 4;
   /// A commit costs more than the statements in it: settle and lease together.
   static constexpr bool batch_settlements = true;
 
@@ -423,6 +423,7 @@ class sqlite_store {
     }
     if (version < 2) exec(detail::sqlite::schema_v2, "migrating to schema version 2");
     if (version < 3) exec(detail::sqlite::schema_v3, "migrating to schema version 3");
+    if (version < 4) exec(detail::sqlite::schema_v4, "migrating to schema version 4");
     if (version != schema_version) {
       exec("DELETE FROM herald_schema; INSERT INTO herald_schema VALUES (" +
                std::to_string(schema_version) + ")",

@@ -58,6 +58,16 @@ class outbox_storage<memory_store> {
     return plan.held;
   }
 
+  void agree_partitions(std::uint32_t partitions) {
+    auto lock = store_->begin();
+    if (state_->partition_count == 0) state_->partition_count = partitions;
+    if (state_->partition_count != partitions) {
+      detail::partitions_disagree(state_->partition_count, partitions,
+                                  "this memory store's outbox");
+    }
+    lock.commit();
+  }
+
   void leave(std::string_view owner) {
     auto lock = store_->begin();
     state_->relays.erase(std::string(owner));
@@ -201,6 +211,7 @@ class outbox_storage<memory_store> {
     std::map<std::int64_t, entry> rows;
     std::map<std::uint32_t, detail::partition_row> partitions;
     std::map<std::string, time_point, std::less<>> relays;
+    std::uint32_t partition_count = 0;  // 0: no outbox opened yet
   };
 
   memory_store* store_;

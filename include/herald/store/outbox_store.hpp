@@ -12,6 +12,7 @@
 
 #include "herald/clock.hpp"
 #include "herald/detail/always_false.hpp"
+#include "herald/error.hpp"
 #include "herald/store/field_limits.hpp"
 
 namespace herald {
@@ -93,7 +94,8 @@ concept settle = requires(A& a, std::span<const std::int64_t> seqs, time_point n
 };
 template <class A>
 concept operate = requires(A& a, std::string_view owner, std::size_t n,
-                           std::optional<std::int64_t> which, time_point t) {
+                           std::optional<std::int64_t> which, time_point t, std::uint32_t p) {
+  a.agree_partitions(p);
   a.leave(owner);
   { a.parked(n) } -> std::same_as<std::vector<parked_record>>;
   { a.release(which) } -> std::same_as<std::size_t>;
@@ -120,6 +122,10 @@ concept operate = requires(A& a, std::string_view owner, std::size_t n,
 ///   it) waits until retry_at, or is parked at park_after failures (returns
 ///   whether it was); leave(owner) gives its partitions back.
 /// - parked(limit), release(seq or all), prune_sent(before, limit), stats(now).
+/// - agree_partitions(n): records n as the outbox's partition count if the
+///   store has none yet; throws errc::invalid_argument (detail::
+///   partitions_disagree) if it has another: keys would hash to partitions
+///   other processes never claim.
 template <class A>
 concept outbox_storage_for = detail::outbox_member::stage<A> && detail::outbox_member::claim<A> &&
     detail::outbox_member::pending<A> && detail::outbox_member::settle<A> &&
@@ -170,6 +176,20 @@ inline void check_stage(std::span<const outbox_draft> drafts) {
 inline void check_claim(std::string_view consumer, std::string_view id) {
   check_field("inbox consumer", consumer, field_limits::inbox_consumer);
   check_field("inbox message id", id, field_limits::message_id);
+}
+
+// The refusal of an outbox whose partition count is not the one the store
+// recorded: processes that disagree stall each other's keys silently.
+[[noreturn]] inline void partitions_disagree(std::uint32_t recorded, std::uint32_t mine,
+                                             const std::string& where) {
+  throw error(errc::invalid_argument,
+              "outbox: outbox_options::partitions is " + std::to_string(mine) + ", but " + where +
+                  " was set up with " + std::to_string(recorded) +
+                  " partitions by another process; every process staging into and relaying "
+                  "from one store must use the same count: use " +
+                  std::to_string(recorded) +
+                  " (changing it needs every process stopped and "
+                  "the outbox drained; see docs/outbox.md)");
 }
 
 // A stable 64-bit hash (FNV-1a): every process and compiler spreads keys

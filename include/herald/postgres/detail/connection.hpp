@@ -2,7 +2,9 @@
 #pragma once
 
 #include <libpq-fe.h>
+#include <sys/socket.h>
 
+#include <atomic>         // cut from another thread
 #include <chrono>         // times as nanoseconds
 #include <cstdint>        // integers
 #include <cstdlib>        // strtoll
@@ -119,7 +121,20 @@ class connection {
       : who_(who), conn_(borrowed), texts_(&texts) {}
 
   connection(const std::string& conninfo, std::string_view who) : who_(who) {
-    conn_ = PQconnectdb(conninfo.c_str());
+    // libpq has no client-side timeout: a server that stops answering (a
+    // partition, a dead host) would hold a call for as long as TCP retries.
+    // Keepalives find an idle connection dead within about 25 s and
+    // tcp_user_timeout one whose sent data goes unacknowledged for 30 s.
+    // What the connection string says wins: it comes last.
+    const char* keys[] = {"keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          "dbname",
+                          nullptr};
+    const char* values[] = {"1", "10", "5", "3", "30000", conninfo.c_str(), nullptr};
+    conn_ = PQconnectdbParams(keys, values, 1);
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
       std::string why = conn_ ? PQerrorMessage(conn_) : "out of memory";
       PQfinish(conn_);
@@ -142,7 +157,17 @@ class connection {
 
   [[nodiscard]] PGconn* get() const noexcept { return conn_; }
   // False once the server went away: the pool then opens a new one.
-  [[nodiscard]] bool healthy() const noexcept { return PQstatus(conn_) == CONNECTION_OK; }
+  [[nodiscard]] bool healthy() const noexcept {
+    return !cut_.load() && PQstatus(conn_) == CONNECTION_OK;
+  }
+
+  // From another thread: the call under way (and any later one) fails at
+  // once, as if the server had closed the connection. The socket stays
+  // open until the owner closes the connection, so its number is not reused.
+  void cut() noexcept {
+    cut_ = true;
+    if (const int fd = PQsocket(conn_); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
 
   // Runs SQL without parameters (several statements allowed).
   rows exec(const std::string& sql, std::string_view doing) {
@@ -259,6 +284,7 @@ class connection {
   std::string who_;
   PGconn* conn_ = nullptr;
   const statement_texts* texts_ = nullptr;  // set: borrowed, statements go as text
+  std::atomic<bool> cut_{false};
 };
 
 }  // namespace herald::detail::postgres

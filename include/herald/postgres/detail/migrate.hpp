@@ -38,6 +38,7 @@ inline void migrate(connection& c, std::string_view schema, const std::string& q
     if (version < 2) c.exec(in_schema(schema_v2, quoted), "migrating to v2");
     if (version < 3) c.exec(in_schema(schema_v3, quoted), "migrating to v3");
     if (version < 4) c.exec(in_schema(schema_v4, quoted), "migrating to v4");
+    if (version < 5) c.exec(in_schema(schema_v5, quoted), "migrating to v5");
     if (version != schema_version) {
       c.exec("DELETE FROM " + quoted + ".schema_version; INSERT INTO " + quoted +
                  ".schema_version VALUES (" + std::to_string(schema_version) + ")",

@@ -67,10 +67,7 @@ class notifier {
         std::swap(queues, due_);
       }
       try {
-        if (!conn) conn = hooks_.open();
-        std::string sql;
-        for (const auto& q : queues) sql += "NOTIFY \"" + hooks_.channel_of(q) + "\";";
-        conn->exec(sql, "notifying other processes");
+        notify(conn, queues);
         reported = false;
       } catch (const std::exception& e) {
         conn.reset();  // reopened for the next round; workers poll meanwhile
@@ -88,6 +85,26 @@ class notifier {
         reported = true;
       }
     }
+  }
+
+  // One round of NOTIFYs. A connection that broke while idle (a server
+  // restart, a proxy's idle timeout) fails only when used: the round is then
+  // sent again on a fresh one, or this round's wake-ups would be lost and
+  // the listeners' workers would wait for their poll_interval.
+  void notify(std::unique_ptr<connection>& conn, const std::set<std::string>& queues) {
+    std::string sql;
+    for (const auto& q : queues) sql += "NOTIFY \"" + hooks_.channel_of(q) + "\";";
+    if (conn) {
+      try {
+        conn->exec(sql, "notifying other processes");
+        return;
+      } catch (const store_error&) {
+        if (conn->healthy()) throw;  // the server refused the statement: not a broken link
+        conn.reset();
+      }
+    }
+    conn = hooks_.open();
+    conn->exec(sql, "notifying other processes");
   }
 
   hooks hooks_;

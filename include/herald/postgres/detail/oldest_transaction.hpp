@@ -5,7 +5,6 @@
 #include <functional>  // how it is read
 #include <string>      // the schema label
 
-#include "herald/error.hpp"
 #include "herald/runtime/metrics.hpp"
 
 namespace herald::detail::postgres {
@@ -18,13 +17,10 @@ inline std::uint64_t export_oldest_transaction(metrics_registry& r, const std::s
                         "Age of the oldest open transaction in the database: it holds back the "
                         "xmin horizon, so deleted queue rows cannot be vacuumed.",
                         {{"schema", schema}});
-  return r.add_collector([oldest, read = std::move(read)] {
-    try {
-      oldest.set(static_cast<double>(read()) / 1e6);
-    } catch (const store_error&) {
-      // the server is away: the gauge keeps its last value
-    }
-  });
+  // If the server is away (or the pool has no free connection), read()
+  // throws: the registry counts it and the gauge keeps its last value.
+  return r.add_collector(
+      [oldest, read = std::move(read)] { oldest.set(static_cast<double>(read()) / 1e6); });
 }
 
 }  // namespace herald::detail::postgres

@@ -6,9 +6,12 @@
 #include <functional>          // how a connection is opened
 #include <memory>              // connections
 #include <mutex>               // many threads
+#include <set>                 // connections in use
 #include <utility>             // std::exchange
 #include <vector>              // idle connections
 
+#include "herald/detail/collecting.hpp"
+#include "herald/error.hpp"
 #include "herald/postgres/detail/connection.hpp"
 
 namespace herald::detail::postgres {
@@ -16,6 +19,8 @@ namespace herald::detail::postgres {
 // At most `size` connections, opened when first needed and reopened after
 // the server dropped one: a broken connection goes back to the pool only
 // to be closed, so that the next caller gets a fresh one ("read again").
+// While an abandonment lives (a part's stop past its deadline), the calls
+// on connections in use fail at once and no connection is handed out.
 class pool {
  public:
   using opener = std::function<std::unique_ptr<connection>()>;
@@ -49,20 +54,68 @@ class pool {
     std::unique_ptr<connection> c_;
   };
 
+  // Until destroyed: every connection of the pool in use or idle is cut
+  // (its call fails with errc::storage_unavailable at once, however long
+  // the server would keep it waiting) and take() refuses. For a stop
+  // deadline: the threads the stop joins are in such calls.
+  class abandonment {
+   public:
+    explicit abandonment(pool* p = nullptr) noexcept : pool_(p) {}
+    abandonment(abandonment&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)) {}
+    abandonment& operator=(abandonment&&) = delete;
+    ~abandonment() {
+      if (pool_) pool_->end_abandonment();
+    }
+
+   private:
+    pool* pool_;
+  };
+
+  [[nodiscard]] abandonment abandon() {
+    std::vector<std::unique_ptr<connection>> idle;
+    {
+      std::lock_guard lock(mutex_);
+      ++abandoning_;
+      // Under the lock: a connection in use is not closed (its fd not
+      // reused) before put() takes the lock.
+      for (connection* c : busy_) c->cut();
+      open_count_ -= idle_.size();
+      idle.swap(idle_);
+    }
+    freed_.notify_all();
+    return abandonment(this);  // the idle ones close here, outside the lock
+  }
+
   lease take() {
     std::unique_lock lock(mutex_);
-    freed_.wait(lock, [&] { return !idle_.empty() || open_count_ < size_; });
+    if (abandoning_ > 0) {
+      throw store_error(errc::storage_unavailable,
+                        "postgres: the store's calls were abandoned at a stop deadline (the server "
+                        "did not answer); no new call starts until that stop has ended");
+    }
+    const auto free = [&] { return !idle_.empty() || open_count_ < size_; };
+    if (herald::detail::collecting_metrics && !free()) {
+      throw store_error(errc::storage_busy,
+                        "postgres: every connection of the pool is in use; a metrics scrape does "
+                        "not wait for one (the gauge keeps its last value)");
+    }
+    freed_.wait(lock, free);
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();
+      busy_.insert(c.get());
       return {this, std::move(c)};
     }
     ++open_count_;
     lock.unlock();
     try {
-      return {this, open_()};
-    } catch (...) {
+      auto c = open_();
       lock.lock();
+      if (abandoning_ > 0) c->cut();  // opened while a stop abandoned the others
+      busy_.insert(c.get());
+      return {this, std::move(c)};
+    } catch (...) {
+      if (!lock.owns_lock()) lock.lock();
       --open_count_;
       freed_.notify_one();
       throw;
@@ -70,11 +123,17 @@ class pool {
   }
 
  private:
+  void end_abandonment() noexcept {
+    std::lock_guard lock(mutex_);
+    --abandoning_;
+  }
+
   void put(std::unique_ptr<connection> c) noexcept {
     std::unique_ptr<connection> broken;
     {
       std::lock_guard lock(mutex_);
-      if (c && c->healthy()) {
+      busy_.erase(c.get());
+      if (c && c->healthy() && abandoning_ == 0) {
         try {
           idle_.push_back(std::move(c));
         } catch (...) {
@@ -95,7 +154,9 @@ class pool {
   std::mutex mutex_;
   std::condition_variable freed_;
   std::vector<std::unique_ptr<connection>> idle_;
+  std::set<connection*> busy_;  // handed out
   std::size_t open_count_ = 0;
+  std::size_t abandoning_ = 0;
 };
 
 }  // namespace herald::detail::postgres

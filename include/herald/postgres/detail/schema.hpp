@@ -11,7 +11,7 @@
 
 namespace herald::detail::postgres {
 
-inline constexpr int schema_version = 4;
+inline constexpr int schema_version = 5;
 
 // Version 1: the messages and the lease tokens. Finished messages are
 // deleted, so the table stays small; autovacuum runs early for the churn.
@@ -84,6 +84,12 @@ inline constexpr const char* schema_v4 = R"(CREATE TABLE {s}.outbox (
       claimed_at bigint NOT NULL,
       PRIMARY KEY (consumer, id));
     CREATE INDEX inbox_age ON {s}.inbox (claimed_at);)";
+
+// Version 5: the outbox's partition count, one row, recorded by the first
+// outbox opened: processes that disagree on it are refused.
+inline constexpr const char* schema_v5 = R"(CREATE TABLE {s}.outbox_settings (
+      one boolean PRIMARY KEY DEFAULT true CHECK (one),
+      partitions integer NOT NULL);)";
 
 // `sql` with every {s} replaced by the quoted schema.
 inline std::string in_schema(std::string_view sql, std::string_view schema) {

@@ -68,4 +68,10 @@ inline constexpr const char* schema_v3 = R"(CREATE TABLE herald_outbox (
       PRIMARY KEY (consumer, id)) WITHOUT ROWID;
     CREATE INDEX herald_inbox_age ON herald_inbox (claimed_at);)";
 
+// Version 4: the outbox's partition count, one row, recorded by the first
+// outbox opened: processes that disagree on it are refused.
+inline constexpr const char* schema_v4 = R"(CREATE TABLE herald_outbox_settings (
+      one INTEGER PRIMARY KEY CHECK (one = 1),
+      partitions INTEGER NOT NULL);)";
+
 }  // namespace herald::detail::sqlite
