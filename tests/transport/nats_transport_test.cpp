@@ -464,7 +464,9 @@ TEST_CASE(
     const auto took = std::chrono::steady_clock::now() - started;
     WARN("a publish to a broker that is down took "
          << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
-    CHECK(took < 200ms + 800ms);  // the grace: scheduling, the last attempt's own return
+    // 200 ms asked; before the fix each attempt waited the whole 2 s ack_timeout. The
+    // bound stays under that and leaves a loaded machine 1.4 s of grace.
+    CHECK(took < 1600ms);
   }
   for (int i = 0; i < 10; ++i) {
     auto tx = store.begin();

@@ -27,6 +27,7 @@
 #include "herald/runtime/failure.hpp"
 #include "herald/runtime/metrics.hpp"
 #include "herald/runtime/part.hpp"
+#include "herald/store/field_limits.hpp"
 #include "herald/store/outbox_store.hpp"
 #include "herald/store/queue_store.hpp"
 #include "herald/transport/concepts.hpp"
@@ -111,6 +112,9 @@ class relay {
         clock_(options_.clock.value_or(box.options().clock)),
         owner_(options_.name + "-" + new_id()) {
     if (options_.batch == 0) throw error(errc::invalid_argument, "relay: batch must be at least 1");
+    // Its name begins the owner of its partition leases: two names that met
+    // at a NUL would share leases and publish one partition twice.
+    detail::check_field("relay name", options_.name, field_limits::inbox_consumer);
     if (options_.metrics) count_into(*options_.metrics);
   }
   relay(const relay&) = delete;

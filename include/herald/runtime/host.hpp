@@ -52,8 +52,10 @@ class host {
   template <part P>
   P& add(P& p) {
     std::lock_guard lock(mutex_);
-    if (started_) {
-      throw error(errc::invalid_argument, "host: add() every part before start()");
+    if (started_ || stopping_) {
+      throw error(errc::invalid_argument,
+                  "host: add() every part before start() (a stop under way is still iterating "
+                  "the parts)");
     }
     p.use(part_context{options_.runs_on, options_.failures, options_.metrics});
     parts_.push_back(std::make_unique<model<P>>(p));
@@ -117,9 +119,11 @@ class host {
     return report;
   }
 
-  /// Runs every part once at `now`, in order; returns the work they did.
+  /// Runs every part once at `now`, in order; returns the work they did
+  /// (none while a stop is under way: its parts are being stopped).
   std::size_t run_once(time_point now) {
     std::lock_guard lock(mutex_);
+    if (stopping_) return 0;
     std::size_t n = 0;
     for (auto& p : parts_) n += p->run_once(now);
     return n;

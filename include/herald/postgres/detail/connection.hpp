@@ -38,6 +38,10 @@ inline time_point to_time(std::int64_t ns) noexcept {
 class params {
  public:
   params& text(std::string_view v) {
+    // libpq reads a text parameter as a C string: a NUL would end it there and
+    // make two distinct values one. Named fields are refused earlier, with
+    // their names (store/field_limits.hpp); this guards every other value.
+    if (v.find('\0') != std::string_view::npos) refuse_nul(v);
     owned_.emplace_back(v);
     return *this;
   }
@@ -49,6 +53,15 @@ class params {
     return *this;
   }
   [[nodiscard]] int size() const noexcept { return static_cast<int>(owned_.size()); }
+  [[noreturn]] static void refuse_nul(std::string_view v) {
+    std::string shown;
+    for (const char c : v.substr(0, 64))
+      shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+    throw error(errc::invalid_argument,
+                "postgres: a value sent to the server holds a NUL byte ('" + shown +
+                    (v.size() > 64 ? "...'" : "'") +
+                    "): PostgreSQL text cannot carry one; remove it from the value");
+  }
   // Valid until this changes; std::string keeps short values inline, so
   // the pointers are taken only now.
   [[nodiscard]] std::vector<const char*> values() const {

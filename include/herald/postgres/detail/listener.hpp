@@ -15,6 +15,7 @@
 #include <utility>     // std::move
 
 #include "herald/postgres/detail/connection.hpp"
+#include "herald/postgres/detail/names.hpp"
 #include "herald/runtime/failure.hpp"
 #include "herald/runtime/signals.hpp"
 #include "herald/store/arrival_signal.hpp"
@@ -100,7 +101,7 @@ class listener {
   // LISTENs, sends a NOTIFY from another connection and waits for it.
   bool probe() {
     const std::string channel = hooks_.channel_of("\x1f herald probe");
-    conn_->exec("LISTEN \"" + channel + "\"", "listening for the probe");
+    conn_->exec("LISTEN " + quote_identifier(channel), "listening for the probe");
     hooks_.notify(channel);
     const auto deadline = std::chrono::steady_clock::now() + probe_timeout_;
     while (!stopping_ && std::chrono::steady_clock::now() < deadline) {
@@ -114,7 +115,7 @@ class listener {
         PQfreemem(n);
       }
       if (seen) {
-        conn_->exec("UNLISTEN \"" + channel + "\"", "ending the probe");
+        conn_->exec("UNLISTEN " + quote_identifier(channel), "ending the probe");
         return true;
       }
     }
@@ -131,7 +132,7 @@ class listener {
     for (const auto& q : arrivals_.watched()) {
       const std::string channel = hooks_.channel_of(q);
       if (listening_.count(channel)) continue;
-      conn_->exec("LISTEN \"" + channel + "\"", "listening for sends");
+      conn_->exec("LISTEN " + quote_identifier(channel), "listening for sends");
       listening_.emplace(channel, q);
       // What committed before the LISTEN sent its notification to nobody.
       arrivals_.notify(q);

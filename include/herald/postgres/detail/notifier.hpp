@@ -13,6 +13,7 @@
 
 #include "herald/error.hpp"
 #include "herald/postgres/detail/connection.hpp"
+#include "herald/postgres/detail/names.hpp"
 #include "herald/runtime/failure.hpp"
 
 namespace herald::detail::postgres {
@@ -93,7 +94,7 @@ class notifier {
   // the listeners' workers would wait for their poll_interval.
   void notify(std::unique_ptr<connection>& conn, const std::set<std::string>& queues) {
     std::string sql;
-    for (const auto& q : queues) sql += "NOTIFY \"" + hooks_.channel_of(q) + "\";";
+    for (const auto& q : queues) sql += "NOTIFY " + quote_identifier(hooks_.channel_of(q)) + ";";
     if (conn) {
       try {
         conn->exec(sql, "notifying other processes");

@@ -88,18 +88,24 @@ class pool {
 
   lease take() {
     std::unique_lock lock(mutex_);
-    if (abandoning_ > 0) {
-      throw store_error(errc::storage_unavailable,
-                        "postgres: the store's calls were abandoned at a stop deadline (the server "
-                        "did not answer); no new call starts until that stop has ended");
-    }
+    const auto refuse_if_abandoning = [&] {
+      if (abandoning_ > 0) {
+        throw store_error(errc::storage_unavailable,
+                          "postgres: the store's calls were abandoned at a stop deadline (the "
+                          "server did not answer); no new call starts until that stop has ended");
+      }
+    };
+    refuse_if_abandoning();
     const auto free = [&] { return !idle_.empty() || open_count_ < size_; };
     if (herald::detail::collecting_metrics && !free()) {
       throw store_error(errc::storage_busy,
                         "postgres: every connection of the pool is in use; a metrics scrape does "
                         "not wait for one (the gauge keeps its last value)");
     }
-    freed_.wait(lock, free);
+    // A call already waiting when a stop abandons the pool must not go on to
+    // open a new connection to the server that did not answer.
+    freed_.wait(lock, [&] { return abandoning_ > 0 || free(); });
+    refuse_if_abandoning();
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();
