@@ -270,7 +270,7 @@ TEST_CASE("postgres store: a batch goes in as one statement, in order, whatever 
 
 TEST_CASE(
     "postgres store: a transaction handed to another thread and dropped there never lets a "
-    "commit report success for what it rolled back, and the next begin() starts afresh",
+    "commit report success for what it rolled back, and the store is usable after",
     "[queue][postgres][transaction][reliability]") {
   fixture f;
   auto depth = [&] { return f.jobs.stats().depth; };
@@ -302,10 +302,12 @@ TEST_CASE(
     tx3.commit();
   }
   CHECK(depth() == 1);
-  // Dropped on another thread before this thread begins again: begin() is fresh too.
+  // Dropped on another thread before this thread begins again: begin() says
+  // so, and the next one is fresh.
   std::optional<herald::postgres_store::transaction> tx4(f.store.begin());
   f.jobs.send(*tx4, job{5, ""});
   std::thread([handed = std::move(tx4)]() mutable { handed.reset(); }).join();
+  CHECK_THROWS_WITH(f.store.begin(), Catch::Contains("destroyed on another thread"));
   {
     auto tx5 = f.store.begin();
     f.jobs.send(tx5, job{6, ""});
@@ -315,4 +317,72 @@ TEST_CASE(
   REQUIRE(leased.size() == 2);
   CHECK(herald::decode<job>(leased[0].body).data.n == 4);
   CHECK(herald::decode<job>(leased[1].body).data.n == 6);
+}
+
+TEST_CASE(
+    "postgres store: work committed in a savepoint of a transaction that another thread then "
+    "dropped is never lost silently: the owner's next call throws",
+    "[queue][postgres][transaction][reliability]") {
+  fixture f;
+  std::optional<herald::postgres_store::transaction> tx1(f.store.begin());
+  std::promise<void> drop;
+  std::thread b([&, handed = std::move(tx1)]() mutable {
+    drop.get_future().wait();
+    handed.reset();  // dropped here, uncommitted, after tx2's commit() returned
+  });
+  {
+    auto tx2 = f.store.begin();  // a savepoint in tx1: this thread still has it open
+    f.jobs.send(tx2, job{1, ""});
+    tx2.commit();  // released into tx1, which is now only B's to end
+  }
+  drop.set_value();
+  b.join();
+  try {
+    (void)f.store.begin();
+    FAIL("the next call should have said that the committed work was rolled back");
+  } catch (const herald::error& e) {
+    CHECK(e.code() == herald::errc::invalid_argument);
+    CHECK_THAT(e.what(),
+               Catch::Contains("committed inside it") && Catch::Contains("thread that began it"));
+  }
+  CHECK(f.jobs.stats().depth == 0);  // what the exception said; the store works again
+  {
+    auto tx3 = f.store.begin();
+    f.jobs.send(tx3, job{2, ""});
+    tx3.commit();  // a commit that reports success committed
+  }
+  CHECK(f.jobs.stats().depth == 1);
+}
+
+TEST_CASE(
+    "postgres store: commit() of a nested transaction whose enclosing savepoint rolled back "
+    "throws, also once its level was released into one that rolled back",
+    "[queue][postgres][transaction]") {
+  fixture f;
+  auto tx1 = f.store.begin();
+  {
+    std::optional<herald::postgres_store::transaction> tx2(f.store.begin());
+    auto tx3 = f.store.begin();
+    f.jobs.send(tx3, job{1, ""});
+    tx2.reset();                 // rolls back tx3's send with it
+    auto tx4 = f.store.begin();  // begun where tx2 was: not tx3's savepoint
+    auto tx5 = f.store.begin();  // begun where tx3 was
+    f.jobs.send(tx5, job{2, ""});
+    CHECK_THROWS_WITH(tx3.commit(), Catch::Contains("rolled back first"));
+    tx5.commit();
+    tx4.commit();
+  }
+  {
+    std::optional<herald::postgres_store::transaction> tx6(f.store.begin());
+    auto tx7 = f.store.begin();
+    auto tx8 = f.store.begin();
+    f.jobs.send(tx8, job{3, ""});
+    tx7.commit();  // releases tx8's savepoint into tx6
+    tx6.reset();   // which rolls back
+    CHECK_THROWS_WITH(tx8.commit(), Catch::Contains("rolled back first"));
+  }
+  tx1.commit();
+  auto leased = f.store.lease("jobs", 10, f.clock.now(), 30s);
+  REQUIRE(leased.size() == 1);
+  CHECK(herald::decode<job>(leased[0].body).data.n == 2);
 }

@@ -356,25 +356,29 @@ class postgres_store {
 
   transaction start(std::thread::id me, std::shared_ptr<open_transaction> state) {
     state->pending.push_back(detail::postgres::step::plain(state->opening()));
-    state->depth = 1;
+    state->levels.push_back({state->serials++});
     open_.add(me, state);
     return transaction(*this, std::move(state), me, 0);
   }
 
   transaction nest(const std::shared_ptr<open_transaction>& t, std::thread::id me) {
+    const std::size_t serial = t->serials++;
     t->pending.push_back(
-        detail::postgres::step::plain("SAVEPOINT herald_" + std::to_string(t->depth)));
-    return transaction(*this, t, me, t->depth++);
+        detail::postgres::step::plain("SAVEPOINT herald_" + std::to_string(serial)));
+    t->levels.push_back({serial});
+    return transaction(*this, t, me, serial);
   }
 
   // This thread's open transaction, if it has one. One destroyed on another
-  // thread (handed away, a misuse) is rolled back here first, on its own
-  // thread: what was written in it is gone, and nothing joins it any more.
+  // thread (handed away, a misuse) is rolled back here, on its own thread,
+  // and the call throws: this thread's calls joined it since, and savepoints
+  // in it reported their commits, so a quiet rollback would lose what its
+  // callers were told was done. The store is usable again after.
   std::shared_ptr<open_transaction> joined(std::thread::id me) {
     auto t = open_.find(me);
     if (t && t->abandoned) {
       finish(*t, me, false);
-      return nullptr;
+      throw error(errc::invalid_argument, who_ + dropped_text);
     }
     return t;
   }
@@ -394,6 +398,14 @@ class postgres_store {
       ": the transaction (or the one it is nested in) was destroyed on another thread, so it "
       "was rolled back; nothing of it was written. A transaction belongs to the thread that "
       "began it: end it there";
+  static constexpr const char* nested_text =
+      ": commit() of a transaction nested in one that rolled back first; nothing of it was "
+      "written";
+  static constexpr const char* dropped_text =
+      ": this thread's transaction was destroyed on another thread, so it was rolled back "
+      "here, and work committed inside it since (nested transactions whose commit() returned, "
+      "calls of this thread that joined it) was rolled back with it. Use and end a transaction "
+      "on the thread that began it, then do that work again";
 
   // Runs `work` on this thread's open transaction if it has one (joining
   // it), else on a pooled connection as a statement of its own.
@@ -422,10 +434,10 @@ class postgres_store {
     t.touched.push_back(q);
   }
 
-  // Ends `owner`'s transaction `t` at `level` and those begun inside it. A
-  // failed COMMIT leaves it open, so that the destructor rolls it back. A
-  // commit of what did not commit throws.
-  void end(open_transaction& t, std::thread::id owner, std::size_t level, bool commit) {
+  // Ends `owner`'s transaction `t` at the level of transaction `serial` and
+  // those begun inside it. A failed COMMIT leaves it open, so that the
+  // destructor rolls it back. A commit of what did not commit throws.
+  void end(open_transaction& t, std::thread::id owner, std::size_t serial, bool commit) {
     if (t.abandoned && !t.ended) {
       finish(t, owner, false);
       if (commit) throw error(errc::invalid_argument, who_ + abandoned_text);
@@ -433,35 +445,47 @@ class postgres_store {
     }
     if (t.ended) {
       if (commit && !t.committed) {
-        throw error(errc::invalid_argument,
-                    who_ + (t.abandoned ? std::string(abandoned_text)
-                                        : ": commit() of a transaction nested in one that "
-                                          "rolled back first; nothing of it was written"));
+        throw error(errc::invalid_argument, who_ + (t.abandoned ? abandoned_text : nested_text));
       }
       return;  // an outer one ended it
     }
-    if (level >= t.depth) return;  // an outer savepoint ended it
-    if (level > 0) {
-      const std::string savepoint = "herald_" + std::to_string(level);
-      if (commit) {
-        t.pending.push_back(detail::postgres::step::plain("RELEASE " + savepoint));
-      } else {
-        // A failure of what was pending is what the savepoint undoes; a
-        // broken connection fails the outer COMMIT too.
-        try {
-          t.send({}, "sending");
-        } catch (const store_error&) {
-        }
-        try {
-          t.conn->exec("ROLLBACK TO " + savepoint + "; RELEASE " + savepoint,
-                       "rolling back a nested transaction");
-        } catch (const store_error&) {
-        }
-      }
-      t.depth = level;
+    if (serial == 0) {
+      finish(t, owner, commit);
       return;
     }
-    finish(t, owner, commit);
+    auto& levels = t.levels;
+    const auto at = std::find_if(levels.begin(), levels.end(),
+                                 [&](const auto& l) { return l.front() == serial; });
+    if (at == levels.end()) {  // an outer savepoint ended it
+      if (commit &&
+          std::find(t.rolled_back.begin(), t.rolled_back.end(), serial) != t.rolled_back.end()) {
+        throw error(errc::invalid_argument, who_ + nested_text);
+      }
+      return;  // released into the enclosing level: it commits with that
+    }
+    const std::string savepoint = "herald_" + std::to_string(serial);
+    if (commit) {
+      t.pending.push_back(detail::postgres::step::plain("RELEASE " + savepoint));
+      // What was released into this level, and the levels inside it, now
+      // lives in the enclosing one and shares its fate.
+      auto& into = *(at - 1);
+      for (auto it = at; it != levels.end(); ++it) into.insert(into.end(), it->begin(), it->end());
+    } else {
+      // A failure of what was pending is what the savepoint undoes; a
+      // broken connection fails the outer COMMIT too.
+      try {
+        t.send({}, "sending");
+      } catch (const store_error&) {
+      }
+      try {
+        t.conn->exec("ROLLBACK TO " + savepoint + "; RELEASE " + savepoint,
+                     "rolling back a nested transaction");
+      } catch (const store_error&) {
+      }
+      for (auto it = at; it != levels.end(); ++it)
+        t.rolled_back.insert(t.rolled_back.end(), it->begin(), it->end());
+    }
+    levels.erase(at, levels.end());
   }
 
   // Ends the outermost level of `owner`'s transaction `t`, on `owner`'s thread.

@@ -2,7 +2,7 @@
 #pragma once
 
 #include <atomic>         // abandoned from another thread
-#include <cstddef>        // nesting depth
+#include <cstddef>        // serials of nested transactions
 #include <memory>         // per-thread state, a borrowed connection
 #include <mutex>          // the table
 #include <string>         // queue names
@@ -26,7 +26,13 @@ struct open_transaction {
   pool::lease pooled;                    // a connection of the store's pool, or
   std::unique_ptr<connection> borrowed;  // the user's, never closed here
   connection* conn = nullptr;            // whichever of the two it runs on
-  std::size_t depth = 0;                 // 1 + nested transactions open
+  // The levels open, outermost first, each with the serials of the
+  // transactions whose work it holds: its own, and those released into it.
+  // Serials are never reused, so a transaction an outer level ended is told
+  // from one begun at its place since.
+  std::vector<std::vector<std::size_t>> levels;
+  std::vector<std::size_t> rolled_back;  // serials undone by an outer savepoint's rollback
+  std::size_t serials = 0;               // the next serial; 0 is the outermost
   std::vector<std::string> touched;      // queues sent to: NOTIFY sent, wake at commit
   std::vector<step> pending;             // not yet sent, in order
   bool on_server = false;                // something was sent: it must be ended there
