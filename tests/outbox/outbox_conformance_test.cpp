@@ -45,7 +45,8 @@ struct recording_target {
     // Publishes throw errc::broker_unavailable, as a transport does while its
     // broker cannot be reached.
     std::atomic<bool> unreachable{false};
-    bool duplicate = false;  // answer every publish as a duplicate
+    std::set<std::string> unreachable_destinations;  // the same, for these destinations only
+    bool duplicate = false;                          // answer every publish as a duplicate
   };
   std::shared_ptr<state> s = std::make_shared<state>();
 
@@ -53,6 +54,10 @@ struct recording_target {
     if (s->down) throw std::runtime_error("broker unreachable");
     if (s->unreachable) throw herald::error(herald::errc::broker_unavailable, "no broker answers");
     std::lock_guard lock(s->mutex);
+    if (s->unreachable_destinations.count(r.destination)) {
+      throw herald::error(herald::errc::broker_unavailable,
+                          "no broker answers for " + r.destination);
+    }
     if (s->failing_keys.count(r.key)) throw std::runtime_error("rejected: " + r.key);
     s->received.push_back(r);
     s->arrived.notify_all();
@@ -257,6 +262,48 @@ TEMPLATE_TEST_CASE(
     relay.run_once(b.clock.now());
   }
   CHECK(b.box.stats().parked == 1);
+}
+
+TEMPLATE_TEST_CASE(
+    "outbox: while one destination is down, a batch of its messages does not hold back the "
+    "others; a key waits behind its deferred head; no attempt is spent",
+    "[outbox][conformance]", OUTBOX_STORES) {
+  bench<TestType> b;
+  const auto stage_to = [&](const std::string& destination, const std::string& key, int n) {
+    auto tx = b.fixture.store.begin();
+    b.fixture.write_business_row(tx, n);
+    b.box.stage(tx, order_placed{key, n}, {.destination = destination, .key = key});
+    tx.commit();
+  };
+  // More than a batch for the destination that is down, staged first.
+  const std::vector<std::string> down_keys{"d1", "", "d1", "", "d2", ""};
+  for (int i = 0; i < 6; ++i) stage_to("down", down_keys[static_cast<std::size_t>(i)], i);
+  stage_to("orders", "d1", 6);  // behind d1's head, which waits for "down"
+  for (int i = 7; i < 10; ++i) stage_to("orders", i % 2 ? "h" : "", i);
+  b.target.s->unreachable_destinations = {"down"};
+  auto options = b.relay_options();
+  options.batch = 4;
+  herald::relay relay(b.box, b.target, options);  // max_attempts 3
+
+  // Within a few rounds, without waiting out any backoff, the healthy destination is done.
+  for (int round = 0; round < 5; ++round) relay.run_once(b.clock.now());
+  CHECK(b.target.numbers() == std::vector<int>{7, 8, 9});
+  CHECK(b.box.stats().backlog == 7);
+
+  b.target.s->unreachable_destinations.clear();
+  for (int round = 0; round < 5; ++round) {
+    b.clock.advance(10min);  // past the longest backoff
+    drain(relay, b.clock.now());
+  }
+  CHECK(b.box.stats().backlog == 0);
+  CHECK(b.box.parked().empty());
+  CHECK(b.target.by_key()["d1"] == std::vector<int>{0, 2, 6});
+  for (const auto& r : b.target.s->received) CHECK(r.attempts == 0);
+  CHECK(herald_test::metric_value(b.metrics, "herald_relay_failed_total", {{"relay", "relay"}}) ==
+        0);
+  CHECK(herald_test::metric_value(b.metrics, "herald_relay_parked_total", {{"relay", "relay"}}) ==
+        0);
+  CHECK(b.failures.of(herald::failure_kind::dead_lettered).empty());
 }
 
 TEMPLATE_TEST_CASE("outbox: relays share the partitions and never both hold one",

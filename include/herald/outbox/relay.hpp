@@ -211,6 +211,10 @@ class relay {
     auto pending = storage.pending(held_, options_.batch, now);
     std::vector<std::int64_t> sent;
     std::set<std::string> failed_keys;  // their later messages wait for the next round
+    // Per destination that is down: its messages read this round. They wait out
+    // its outage in the store, or the next rounds would read them again and
+    // again and never reach the other destinations' messages behind them.
+    std::map<std::string, std::vector<std::int64_t>> deferred;
     std::size_t failures = 0;
     std::string first_failure;
     for (const auto& r : pending) {
@@ -219,6 +223,7 @@ class relay {
       if (!still_held(r.partition)) continue;  // the lease ran out under this round
       if (unavailable(r.destination, now)) {
         if (!r.key.empty()) failed_keys.insert(r.key);
+        deferred[r.destination].push_back(r.seq);
         continue;
       }
       try {
@@ -236,6 +241,7 @@ class relay {
           // rest of the destination's batch now would only wait out more timeouts.
           if (failures++ == 0) first_failure = why;
           outage(r, code, why, now);
+          deferred[r.destination].push_back(r.seq);
           continue;
         }
         const std::uint32_t attempt = r.attempts + 1;
@@ -258,6 +264,9 @@ class relay {
       }
     }
     if (!sent.empty()) storage.mark_sent(sent, now, options_.retention > duration::zero());
+    for (const auto& [destination, seqs] : deferred) {
+      storage.defer(seqs, outages_[destination].resume_at);
+    }
     if (failures > 0) {
       set_health(part_state::failing, std::to_string(failures) +
                                           " publishes failed this round; first: " + first_failure);

@@ -145,6 +145,9 @@ class outbox_storage<postgres_store> {
         "parked = (attempts + 1 >= $4), parked_at = CASE WHEN attempts + 1 >= $4 THEN $5::bigint "
         "END "
         "WHERE seq = $1 AND NOT sent RETURNING parked");
+    defer_ = &sql_.define("outbox_defer",
+                          "UPDATE {s}.outbox SET not_before = GREATEST(not_before, $2) "
+                          "WHERE seq = ANY($1::bigint[]) AND NOT sent");
     parked_ = &sql_.define(
         "outbox_parked",
         "SELECT seq, id, destination, key, part, body, attempts, staged_at, last_error, parked_at "
@@ -260,6 +263,14 @@ class outbox_storage<postgres_store> {
     });
   }
 
+  std::size_t defer(std::span<const std::int64_t> seqs, time_point until) {
+    const std::string list = detail::postgres::integer_array(seqs, [](auto s) { return s; });
+    return sql_.in_transaction([&](detail::postgres::connection& c) {
+      auto r = c.run(*defer_, params().text(list).time(until), "deferring unpublished messages");
+      return static_cast<std::size_t>(r.affected());
+    });
+  }
+
   std::vector<parked_record> parked(std::size_t limit) {
     return sql_.in_transaction([&](detail::postgres::connection& c) {
       auto r = c.run(*parked_, params().integer(static_cast<std::int64_t>(limit)),
@@ -329,7 +340,8 @@ class outbox_storage<postgres_store> {
   std::string lock_key_;
   const std::string *key_lock_, *insert_, *serialize_claims_, *forget_dead_, *seen_, *live_,
       *read_partitions_, *write_partition_, *leave_, *pending_, *delete_sent_, *keep_sent_,
-      *failed_, *parked_, *release_, *prune_, *stats_, *record_partitions_, *read_partitions_count_;
+      *failed_, *defer_, *parked_, *release_, *prune_, *stats_, *record_partitions_,
+      *read_partitions_count_;
 };
 
 /// The inbox on a postgres_store: a claim is a unique insert in the caller's

@@ -105,6 +105,8 @@ class outbox_storage<sqlite_store> {
         "UPDATE herald_outbox SET attempts = attempts + 1, last_error = ?2, not_before = ?3, "
         "parked = (attempts + 1 >= ?4), parked_at = CASE WHEN attempts + 1 >= ?4 THEN ?5 END "
         "WHERE seq = ?1 AND sent = 0 RETURNING parked");
+    defer_ = db_.prepare(
+        "UPDATE herald_outbox SET not_before = max(not_before, ?2) WHERE seq = ?1 AND sent = 0");
     parked_ = db_.prepare(
         "SELECT seq, id, destination, key, part, body, attempts, staged_at, last_error, parked_at "
         "FROM herald_outbox WHERE parked = 1 AND sent = 0 ORDER BY seq LIMIT ?1");
@@ -227,6 +229,17 @@ class outbox_storage<sqlite_store> {
     });
   }
 
+  std::size_t defer(std::span<const std::int64_t> seqs, time_point until) {
+    return db_.in_transaction([&] {
+      std::size_t n = 0;
+      for (const auto seq : seqs) {
+        db_.use(defer_).bind(1, seq).bind(2, until).step();
+        n += db_.changes();
+      }
+      return n;
+    });
+  }
+
   std::vector<parked_record> parked(std::size_t limit) {
     return db_.in_transaction([&] {
       std::vector<parked_record> out;
@@ -290,8 +303,8 @@ class outbox_storage<sqlite_store> {
 
   detail::sqlite::statements_on db_;
   statement insert_, read_partitions_, seen_, live_, forget_dead_, write_partition_, leave_relays_,
-      leave_partitions_, pending_, delete_sent_, keep_sent_, failed_, parked_, release_, prune_,
-      stats_, record_partitions_, read_settings_;
+      leave_partitions_, pending_, delete_sent_, keep_sent_, failed_, defer_, parked_, release_,
+      prune_, stats_, record_partitions_, read_settings_;
 };
 
 /// The inbox on a sqlite_store: a claim is a unique insert in the caller's

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>    // a deferral never shortens a wait
 #include <cstddef>      // counts
 #include <cstdint>      // sequence numbers
 #include <map>          // messages in seq order, claimed ids
@@ -137,6 +138,19 @@ class outbox_storage<memory_store> {
     }
     lock.commit();
     return e.parked;
+  }
+
+  std::size_t defer(std::span<const std::int64_t> seqs, time_point until) {
+    auto lock = store_->begin();
+    std::size_t n = 0;
+    for (const auto seq : seqs) {
+      auto it = state_->rows.find(seq);
+      if (it == state_->rows.end() || it->second.sent) continue;
+      it->second.not_before = std::max(it->second.not_before, until);
+      ++n;
+    }
+    lock.commit();
+    return n;
   }
 
   std::vector<parked_record> parked(std::size_t limit) {

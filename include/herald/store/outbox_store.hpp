@@ -91,6 +91,7 @@ concept settle = requires(A& a, std::span<const std::int64_t> seqs, time_point n
                           const outbox_record& r, std::string_view why, std::uint32_t park_after) {
   { a.mark_sent(seqs, now, keep) } -> std::same_as<std::size_t>;
   { a.failed(r, why, now, now, park_after) } -> std::same_as<bool>;
+  { a.defer(seqs, now) } -> std::same_as<std::size_t>;
 };
 template <class A>
 concept operate = requires(A& a, std::string_view owner, std::size_t n,
@@ -120,7 +121,10 @@ concept operate = requires(A& a, std::string_view owner, std::size_t n,
 ///   retention window) when `keep`; failed(record, why, now, retry_at,
 ///   park_after): counts a failed publish; the message (and its key behind
 ///   it) waits until retry_at, or is parked at park_after failures (returns
-///   whether it was); leave(owner) gives its partitions back.
+///   whether it was); defer(seqs, until): they (and their keys behind them)
+///   wait until `until` (never less than they already wait) without counting
+///   an attempt, so a destination that is down does not keep the next rounds'
+///   batches from other destinations; leave(owner) gives its partitions back.
 /// - parked(limit), release(seq or all), prune_sent(before, limit), stats(now).
 /// - agree_partitions(n): records n as the outbox's partition count if the
 ///   store has none yet; throws errc::invalid_argument (detail::
