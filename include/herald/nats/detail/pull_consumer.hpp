@@ -31,11 +31,9 @@
 
 namespace herald::detail {
 
-// What a failed delivery's last attempt leads to: publish it to the
-// dead-letter subject (the transport does that, with its streams); false if
-// that publish failed, so the message must come again. `wire` is the message
-// as the handler saw it, or (`decoded` false) its raw bytes when it never
-// could be decoded.
+// A failed delivery's last attempt is published to the dead-letter subject by
+// the transport, with its streams: `wire` as the handler saw it, or its raw
+// bytes (`decoded` false); false if that failed, so the message must come again.
 using nats_dead_letter = std::function<bool(natsMsg*, const wire_message& wire, bool decoded,
                                             const std::string& reason, std::uint32_t attempts)>;
 
